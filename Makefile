@@ -1,0 +1,61 @@
+# imageaccess: the two commands a new machine needs are `make run` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+BIND ?= 127.0.0.1:8000
+PYTEST_ARGS ?=
+
+.PHONY: run test lint typecheck serve bench worker beat migrate install install-test clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+
+## Serve the demo on http://127.0.0.1:8000 with an embedded SQLite database.
+run: migrate
+	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py runserver $(BIND)
+
+## Run the whole test suite (real PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set).
+test: install-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install-test
+	$(BIN)/mypy .
+
+## The production server: production settings come from the environment.
+serve: install
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-0} $(BIN)/python manage.py collectstatic --noinput -v0
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-0} $(BIN)/gunicorn imageaccess.wsgi:application \
+		--bind $(BIND) --workers $${WEB_CONCURRENCY:-$$(nproc)} \
+		--access-logfile - --forwarded-allow-ips="$${FORWARDED_ALLOW_IPS:-127.0.0.1}"
+
+worker: install
+	$(BIN)/celery -A imageaccess worker --loglevel=INFO
+
+beat: install
+	$(BIN)/celery -A imageaccess beat --loglevel=INFO
+
+bench: install-test
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

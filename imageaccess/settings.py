@@ -1,0 +1,241 @@
+"""Settings for imageaccess, read from the environment (see README "Configuration").
+
+Defaults serve a laptop with nothing installed: SQLite in the data directory, a local-memory
+cache, Celery tasks run eagerly and decision events go straight to the database.
+``DATABASE_URL`` selects PostgreSQL and ``REDIS_URL`` selects Redis for cache, broker and the
+event stream. A malformed value stops start-up with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from imageaccess.env import Env
+
+env = Env()
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env.str("IMAGEACCESS_DATA_DIR", "var"))
+if not DATA_DIR.is_absolute():
+    DATA_DIR = BASE_DIR / DATA_DIR
+
+DEBUG = env.bool("DJANGO_DEBUG", True)
+_DEV_SECRET_KEY = "dev-insecure-imageaccess-key-change-me-0123456789-abcdefghijklmnop"
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", "" if not DEBUG else _DEV_SECRET_KEY)
+if not SECRET_KEY:
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG=0")
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "orgs",
+    "policies",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "imageaccess.middleware.ContentSecurityPolicyMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+]
+
+ROOT_URLCONF = "imageaccess.urls"
+WSGI_APPLICATION = "imageaccess.wsgi.application"
+ASGI_APPLICATION = "imageaccess.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "orgs.context_processors.organizations",
+            ],
+        },
+    },
+]
+
+# --- Database -----------------------------------------------------------------------------
+_database_url = env.url("DATABASE_URL", schemes=("postgres", "postgresql", "sqlite"))
+if _database_url is None:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "imageaccess.sqlite3",
+        }
+    }
+else:
+    try:
+        DATABASES = {"default": dj_database_url.parse(_database_url)}  # type: ignore[dict-item]
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL cannot be parsed: {exc}") from exc
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", 600, minimum=0)
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+        DATABASES["default"]["OPTIONS"] = {"connect_timeout": 3}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache, Celery -------------------------------------------------------------------------
+REDIS_URL = env.url("REDIS_URL", schemes=("redis", "rediss", "unix"))
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "imageaccess",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_TASK_ALWAYS_EAGER = False
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CELERY_BROKER_URL = "memory://"
+    CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = "UTC"
+
+# --- Auth and accounts (django-allauth) ----------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "orgs:list"
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = env.choice(
+    "IMAGEACCESS_EMAIL_VERIFICATION", "mandatory", ("mandatory", "optional", "none")
+)
+ACCOUNT_LOGOUT_ON_GET = False
+ACCOUNT_ADAPTER = "orgs.adapters.AccountAdapter"
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": env.str("IMAGEACCESS_LOGIN_RATE_LIMIT", "10/m/ip,5/5m/key"),
+}
+SIGNUP_OPEN = env.bool("IMAGEACCESS_SIGNUP_OPEN", True)
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "imageaccess"
+
+# --- Email ---------------------------------------------------------------------------------
+DEFAULT_FROM_EMAIL = env.str("IMAGEACCESS_FROM_EMAIL", "imageaccess <noreply@localhost>")
+_smtp_url = env.url("IMAGEACCESS_SMTP_URL", schemes=("smtp", "smtps"))
+if _smtp_url:
+    _smtp = urlsplit(_smtp_url)
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = _smtp.hostname or "localhost"
+    EMAIL_PORT = _smtp.port or (465 if _smtp.scheme == "smtps" else 587)
+    EMAIL_HOST_USER = unquote(_smtp.username or "")
+    EMAIL_HOST_PASSWORD = unquote(_smtp.password or "")
+    EMAIL_USE_SSL = _smtp.scheme == "smtps"
+    EMAIL_USE_TLS = _smtp.scheme == "smtp" and EMAIL_PORT == 587
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+
+# --- REST API ------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "orgs.authentication.PersonalAccessTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
+    + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "imageaccess.api.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "imageaccess API",
+    "DESCRIPTION": "Decide which Docker Hub images members of an organization may pull.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Served from our own static files: no CDN at run time.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Personal access tokens ----------------------------------------------------------------
+TOKEN_PEPPERS = env.peppers(
+    "IMAGEACCESS_TOKEN_PEPPERS", "dev:development-pepper-not-for-production"
+)
+if not DEBUG and env.raw("IMAGEACCESS_TOKEN_PEPPERS") is None:
+    raise ImproperlyConfigured("IMAGEACCESS_TOKEN_PEPPERS must be set when DJANGO_DEBUG=0")
+TOKEN_LAST_USED_INTERVAL = 60
+
+# --- Internationalization, static ----------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "static"
+
+# --- Security ------------------------------------------------------------------------------
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+if not DEBUG:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env.bool("IMAGEACCESS_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    SECURE_HSTS_SECONDS = env.int("IMAGEACCESS_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    if env.bool("IMAGEACCESS_BEHIND_PROXY", False):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact_tokens": {"()": "imageaccess.logging.RedactTokensFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["redact_tokens"]},
+    },
+    "root": {"handlers": ["console"], "level": env.str("IMAGEACCESS_LOG_LEVEL", "INFO")},
+}

@@ -1,0 +1,28 @@
+"""Root URL configuration."""
+
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from imageaccess import views
+from orgs.api import MeView
+
+api_v1 = [
+    path("me", MeView.as_view(), name="api-me"),
+    path("", include("policies.api_urls")),
+]
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="orgs:list", permanent=False), name="root"),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("accounts/", include("allauth.urls")),
+    path("orgs/", include("orgs.urls")),
+    path("orgs/<slug:slug>/", include("policies.urls")),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("v2/", include("policies.registry_urls")),
+    path("admin/", admin.site.urls),
+]

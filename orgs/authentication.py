@@ -1,0 +1,64 @@
+"""DRF authentication with personal access tokens (Bearer, or Basic as ``docker login``)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from django.contrib.auth.models import AbstractBaseUser
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.request import Request
+
+from orgs.models import PersonalAccessToken
+from orgs.tokens import GENERIC_FAILURE, TokenError, authenticate_token
+
+
+def credentials_from_header(header: bytes) -> tuple[str | None, str] | None:
+    """Split an ``Authorization`` header into ``(username, secret)``.
+
+    Returns ``None`` when there is no header or another scheme; raises ``TokenError`` when
+    the header is present but malformed.
+    """
+    if not header:
+        return None
+    scheme, _, value = header.partition(b" ")
+    scheme = scheme.lower()
+    value = value.strip()
+    if scheme == b"bearer":
+        if not value or b" " in value:
+            raise TokenError(GENERIC_FAILURE, code="invalid_credentials")
+        return None, value.decode("latin-1")
+    if scheme == b"basic":
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise TokenError(
+                "malformed Basic credentials: expected base64 of username:token",
+                code="invalid_credentials",
+            ) from None
+        username, sep, secret = decoded.partition(":")
+        if not sep or not username or not secret:
+            raise TokenError(GENERIC_FAILURE, code="invalid_credentials")
+        return username, secret
+    return None
+
+
+class PersonalAccessTokenAuthentication(BaseAuthentication):
+    """Authenticate API calls by PAT; sets ``request.auth`` to the token row."""
+
+    def authenticate(
+        self, request: Request
+    ) -> tuple[AbstractBaseUser, PersonalAccessToken] | None:
+        try:
+            credentials = credentials_from_header(get_authorization_header(request))
+            if credentials is None:
+                return None
+            username, secret = credentials
+            token = authenticate_token(secret, username=username)
+        except TokenError as exc:
+            raise exceptions.AuthenticationFailed(exc.message, code=exc.code) from None
+        return token.user, token
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="imageaccess"'

@@ -1,0 +1,203 @@
+"""Personal access tokens: the one place that mints, hashes and authenticates them.
+
+A token is a typed prefix plus a high-entropy secret. The database keeps an HMAC-SHA256 of
+the whole token under a pepper from the environment (not ``SECRET_KEY``, so peppers can rotate
+independently: the newest mints, every listed pepper verifies).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from orgs.models import PersonalAccessToken, TokenScope
+
+_SECRET_BYTES = 24  # 32 url-safe characters, above Docker's 27
+MAX_EXPIRY_DAYS = 366
+
+
+class TokenPrefix(enum.StrEnum):
+    """Token prefixes we recognise, so scanners and authenticators can tell kinds apart."""
+
+    PERSONAL = "dckr_pat_"
+    ORGANIZATION = "dckr_oat_"
+
+
+class TokenError(Exception):
+    """A credential was refused; ``code`` is machine-readable, the message is for people."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+GENERIC_FAILURE = "invalid username or access token"
+OAT_REFUSED = "organization access tokens are not supported: use a personal access token"
+
+
+def hash_token(plaintext: str, pepper: bytes) -> str:
+    """Keyed hash of a whole token, hex encoded."""
+    return hmac.new(pepper, plaintext.encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class MintedToken:
+    """A freshly minted token: the row and the plaintext, which is never stored."""
+
+    token: PersonalAccessToken
+    plaintext: str
+
+
+def expiry_from_days(days: int | None, now: dt.datetime | None = None) -> dt.datetime | None:
+    """Expiry timestamp ``days`` from now, or ``None`` for a token that never expires."""
+    if days is None:
+        return None
+    return (now or timezone.now()) + dt.timedelta(days=days)
+
+
+def validate_expiry(expires_at: dt.datetime | None, now: dt.datetime | None = None) -> None:
+    """Refuse an expiry in the past or more than a year ahead."""
+    if expires_at is None:
+        return
+    now = now or timezone.now()
+    if expires_at <= now:
+        raise ValueError("the expiry date must be in the future")
+    if expires_at > now + dt.timedelta(days=MAX_EXPIRY_DAYS):
+        raise ValueError("the expiry date can be at most one year ahead")
+
+
+def mint_token(
+    *,
+    user: AbstractBaseUser,
+    name: str,
+    scope: str = TokenScope.READ,
+    expires_at: dt.datetime | None = None,
+    actor: AbstractBaseUser | None = None,
+) -> MintedToken:
+    """Create a token for ``user``; the plaintext is returned once and never stored."""
+    from orgs.activity import log_action
+
+    if scope not in TokenScope.values:
+        raise ValueError(f"unknown scope {scope!r}")
+    if not name.strip():
+        raise ValueError("a token needs a name")
+    validate_expiry(expires_at)
+    plaintext = TokenPrefix.PERSONAL + secrets.token_urlsafe(_SECRET_BYTES)
+    pepper_id, pepper = settings.TOKEN_PEPPERS[0]
+    with transaction.atomic():
+        token = PersonalAccessToken.objects.create(
+            user=user,
+            name=name.strip(),
+            scope=scope,
+            token_hash=hash_token(plaintext, pepper),
+            pepper_id=pepper_id,
+            last_chars=plaintext[-4:],
+            expires_at=expires_at,
+        )
+        log_action(
+            actor=actor or user,
+            org=None,
+            action="token.created",
+            target=str(token),
+            after={"name": token.name, "scope": scope, "expires_at": _iso(expires_at)},
+        )
+    return MintedToken(token=token, plaintext=plaintext)
+
+
+def revoke_token(*, token: PersonalAccessToken, actor: AbstractBaseUser) -> None:
+    """Revoke ``token`` now (idempotent) and log it."""
+    from orgs.activity import log_action
+
+    if token.revoked_at is not None:
+        return
+    with transaction.atomic():
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        log_action(
+            actor=actor,
+            org=None,
+            action="token.revoked",
+            target=str(token),
+            before={"revoked": False},
+            after={"revoked": True},
+        )
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def find_token(plaintext: str) -> PersonalAccessToken | None:
+    """The stored token whose hash matches ``plaintext`` under any configured pepper."""
+    hashes = [hash_token(plaintext, pepper) for _, pepper in settings.TOKEN_PEPPERS]
+    token = (
+        PersonalAccessToken.objects.select_related("user").filter(token_hash__in=hashes).first()
+    )
+    if token is None:
+        return None
+    # The lookup is by index; compare again in constant time so no path depends on timing.
+    if not any(hmac.compare_digest(token.token_hash, candidate) for candidate in hashes):
+        return None
+    return token
+
+
+def authenticate_token(plaintext: str, *, username: str | None = None) -> PersonalAccessToken:
+    """Return the active token for ``plaintext`` or raise ``TokenError`` saying why not.
+
+    Unknown tokens, wrong usernames and inactive users share one message so that a caller
+    cannot learn which usernames or tokens exist.
+    """
+    if plaintext.startswith(TokenPrefix.ORGANIZATION):
+        raise TokenError(OAT_REFUSED, code="organization_token")
+    if not plaintext.startswith(TokenPrefix.PERSONAL) or len(plaintext) > 200:
+        raise TokenError(GENERIC_FAILURE, code="invalid_credentials")
+    token = find_token(plaintext)
+    if token is None or not token.user.is_active:
+        raise TokenError(GENERIC_FAILURE, code="invalid_credentials")
+    if username is not None and username.lower() not in _names_of(token.user):
+        raise TokenError(GENERIC_FAILURE, code="invalid_credentials")
+    if token.revoked_at is not None:
+        raise TokenError("this access token was revoked", code="token_revoked")
+    now = timezone.now()
+    if token.is_expired(now):
+        assert token.expires_at is not None
+        raise TokenError(
+            f"this access token expired on {token.expires_at:%Y-%m-%d}", code="token_expired"
+        )
+    touch_last_used(token, now)
+    return token
+
+
+def _names_of(user: AbstractBaseUser) -> set[str]:
+    names = {user.get_username().lower()}
+    email = getattr(user, "email", "")
+    if email:
+        names.add(email.lower())
+    return names
+
+
+def touch_last_used(token: PersonalAccessToken, now: dt.datetime) -> None:
+    """Record use at most once per interval, with a single conditional UPDATE."""
+    interval = dt.timedelta(seconds=settings.TOKEN_LAST_USED_INTERVAL)
+    if token.last_used_at is not None and now - token.last_used_at < interval:
+        return
+    token.last_used_at = now
+    PersonalAccessToken.objects.filter(pk=token.pk).filter(
+        _unused_since(now - interval)
+    ).update(last_used_at=now)
+
+
+def _unused_since(cutoff: dt.datetime) -> Q:
+    """Rows never used, or last used before ``cutoff``."""
+    return Q(last_used_at__isnull=True) | Q(last_used_at__lt=cutoff)

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class PoliciesConfig(AppConfig):
+    """Image access policies, the publisher catalog, decisions and their enforcers."""
+
+    name = "policies"
+    verbose_name = "Image access"

@@ -1,0 +1,101 @@
+"""The decision service every enforcer calls: snapshots in, engine decisions out."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import DatabaseError
+from django.utils import timezone
+
+from orgs.models import Organization
+from policies.engine.decide import Decision, decide
+from policies.engine.reference import InvalidReference, Reference, parse_docker_ref
+from policies.engine.snapshots import OrgSnapshot
+from policies.snapshots import load_catalog, load_orgs
+
+
+class PolicyUnavailable(Exception):
+    """No fresh policy could be read: enforcers must fail closed and ask the caller to retry."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImageOutcome:
+    """The answer for one requested image: a decision, or the parser's error."""
+
+    image: str
+    decision: Decision | None = None
+    error: str | None = None
+
+
+def _user_org_snapshots(user_id: int | None) -> list[OrgSnapshot]:
+    if user_id is None:
+        return []
+    return load_orgs(Organization.objects.filter(memberships__user_id=user_id))
+
+
+def _named_org_snapshots(slugs: Sequence[str]) -> list[OrgSnapshot]:
+    by_slug = {org.slug: org for org in load_orgs(Organization.objects.filter(slug__in=slugs))}
+    return [by_slug[slug] for slug in slugs if slug in by_slug]
+
+
+def decide_images(
+    images: Sequence[str],
+    *,
+    user_id: int | None,
+    named_orgs: Sequence[str] | None = None,
+    now: dt.datetime | None = None,
+) -> list[ImageOutcome]:
+    """Decide each image for the user, under the named organizations if any."""
+    now = now or timezone.now()
+    try:
+        catalog = load_catalog()
+        named = _named_org_snapshots(named_orgs) if named_orgs else None
+        user_orgs = [] if named_orgs else _user_org_snapshots(user_id)
+    except DatabaseError as exc:
+        raise PolicyUnavailable("the policy store cannot be read right now") from exc
+    outcomes: list[ImageOutcome] = []
+    for image in images:
+        try:
+            reference = parse_docker_ref(image)
+        except InvalidReference as exc:
+            outcomes.append(ImageOutcome(image=image, error=str(exc)))
+            continue
+        decision = decide(
+            reference,
+            user_id=user_id,
+            user_orgs=user_orgs,
+            catalog=catalog,
+            now=now,
+            named_orgs=named,
+        )
+        outcomes.append(ImageOutcome(image=image, decision=decision))
+    return outcomes
+
+
+def outcome_payload(outcome: ImageOutcome) -> dict[str, Any]:
+    """The public JSON shape of one outcome (DESIGN.md section 4)."""
+    if outcome.decision is None:
+        return {"image": outcome.image, "error": outcome.error}
+    decision = outcome.decision
+    reference: Reference = decision.reference
+    classification = decision.classification
+    return {
+        "image": outcome.image,
+        "reference": str(reference),
+        "registry": reference.domain,
+        "repository": classification.hub_repository or reference.path,
+        "tag": reference.tag,
+        "digest": reference.digest,
+        "category": classification.category.value,
+        "sponsored_oss": classification.sponsored_oss,
+        "scope": decision.scope.value,
+        "allowed": decision.allowed,
+        "would_deny": decision.would_deny,
+        "reason": decision.reason,
+        "org": decision.org,
+        "policy_version": decision.policy_version,
+        "exception_id": decision.exception_id,
+    }

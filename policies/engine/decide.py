@@ -1,0 +1,176 @@
+"""Decide whether a user may pull an image, under the rules of DESIGN.md section 3.
+
+First match wins: invalid reference (an error, never a decision); not a Docker Hub image
+(allowed, not governed); organization off or not on Business (allowed); owner (allowed);
+organization image (allowed); repository exception (allowed); image type allowed by the
+policy (allowed) or denied, which audit mode turns into an allowed ``would_deny``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from policies.engine.classify import Category, Classification, classify
+from policies.engine.reference import Reference
+from policies.engine.snapshots import CatalogSnapshot, OrgSnapshot
+
+OWNER = "owner"
+
+
+class Scope(enum.StrEnum):
+    """Whether image access management governs the image at all."""
+
+    GOVERNED = "governed"
+    NOT_GOVERNED = "not_governed"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome for one image: allowed or not, why, and which organization decided."""
+
+    reference: Reference
+    classification: Classification
+    allowed: bool
+    reason: str
+    scope: Scope = Scope.GOVERNED
+    org: str | None = None
+    policy_version: int | None = None
+    would_deny: bool = False
+    exception_id: int | None = None
+    sign_in_required: bool = False
+
+    @property
+    def category(self) -> Category:
+        return self.classification.category
+
+
+def denial_reason(category: Category) -> str:
+    """Docker-style denial text, e.g. ``image access denied: community images not allowed``."""
+    return f"image access denied: {category.label} images not allowed"
+
+
+def sign_in_reason(org_slug: str) -> str:
+    return f"sign-in required: sign in as a member of {org_slug}"
+
+
+def _type_allowed(org: OrgSnapshot, category: Category) -> bool:
+    policy = org.policy
+    if category is Category.OFFICIAL:
+        return policy.allow_official
+    if category is Category.VERIFIED_PUBLISHER:
+        return policy.allow_verified_publisher
+    if category is Category.COMMUNITY:
+        return policy.allow_community
+    return True  # organization images are always allowed
+
+
+def decide_for_org(
+    reference: Reference,
+    *,
+    user_id: int | None,
+    org: OrgSnapshot,
+    catalog: CatalogSnapshot,
+    now: dt.datetime,
+) -> Decision:
+    """Apply one organization's policy to ``reference`` for ``user_id``."""
+    classification = classify(reference, org_namespaces=org.namespaces, catalog=catalog)
+    category = classification.category
+    common = {"org": org.slug, "policy_version": org.policy.version}
+    if category is Category.OTHER_REGISTRY:
+        return Decision(
+            reference, classification, True, "not a Docker Hub image: not governed",
+            scope=Scope.NOT_GOVERNED, **common,
+        )
+    if not org.business:
+        return Decision(
+            reference, classification, True,
+            "image access management needs a Business subscription: not enforced", **common,
+        )
+    if not org.policy.enabled:
+        return Decision(reference, classification, True, "image access is off", **common)
+    if org.role_of(user_id) == OWNER:
+        return Decision(reference, classification, True, "owners are not restricted", **common)
+    if category is Category.ORGANIZATION:
+        return Decision(
+            reference, classification, True, "organization images are always allowed", **common
+        )
+    assert classification.namespace is not None and classification.name is not None
+    for exception in org.exceptions:
+        if exception.matches(classification.namespace, classification.name, now):
+            return Decision(
+                reference, classification, True,
+                f"allowed by repository exception {exception.namespace}/{exception.name}",
+                exception_id=exception.id, **common,
+            )
+    if _type_allowed(org, category):
+        return Decision(
+            reference, classification, True, f"{category.label} images allowed", **common
+        )
+    reason = denial_reason(category)
+    if org.policy.audit_mode:
+        return Decision(
+            reference, classification, True, f"audit mode: {reason}", would_deny=True, **common
+        )
+    return Decision(reference, classification, False, reason, **common)
+
+
+def decide(
+    reference: Reference,
+    *,
+    user_id: int | None,
+    user_orgs: Sequence[OrgSnapshot],
+    catalog: CatalogSnapshot,
+    now: dt.datetime,
+    named_orgs: Sequence[OrgSnapshot] | None = None,
+) -> Decision:
+    """Decide for a user (``None`` when anonymous) and their organizations.
+
+    With ``named_orgs`` (an enforcer's ``allowedOrgs``), the first named organization the
+    user belongs to decides; belonging to none while one of them enforces sign-in is a
+    denial. Without, every organization of the user whose policy is in effect must allow
+    (strictest wins) and a denial names the organization that denied.
+    """
+    if named_orgs:
+        for org in named_orgs:
+            if org.role_of(user_id) is not None:
+                return decide_for_org(
+                    reference, user_id=user_id, org=org, catalog=catalog, now=now
+                )
+        unaffiliated = classify(reference, org_namespaces=frozenset(), catalog=catalog)
+        if unaffiliated.category is Category.OTHER_REGISTRY:
+            return Decision(
+                reference, unaffiliated, True, "not a Docker Hub image: not governed",
+                scope=Scope.NOT_GOVERNED,
+            )
+        for org in named_orgs:
+            if org.enforce_sign_in:
+                return Decision(
+                    reference, unaffiliated, False, sign_in_reason(org.slug),
+                    org=org.slug, policy_version=org.policy.version, sign_in_required=True,
+                )
+        return Decision(reference, unaffiliated, True, "no organization's policy applies")
+
+    # Report an organization whose policy is in effect when one allowed, else any.
+    in_effect: Decision | None = None
+    fallback: Decision | None = None
+    for org in sorted(user_orgs, key=lambda o: o.slug):
+        decision = decide_for_org(reference, user_id=user_id, org=org, catalog=catalog, now=now)
+        if not decision.allowed:
+            return decision
+        if in_effect is None and org.in_effect:
+            in_effect = decision
+        fallback = fallback or decision
+    chosen = in_effect or fallback
+    if chosen is not None:
+        return chosen
+    unaffiliated = classify(reference, org_namespaces=frozenset(), catalog=catalog)
+    if unaffiliated.category is Category.OTHER_REGISTRY:
+        return Decision(
+            reference, unaffiliated, True, "not a Docker Hub image: not governed",
+            scope=Scope.NOT_GOVERNED,
+        )
+    return Decision(reference, unaffiliated, True, "no organization's policy applies")
+

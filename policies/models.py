@@ -1,0 +1,164 @@
+"""Image access policy, repository exceptions, the publisher catalog and decision events."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from orgs.models import Organization, OrgScopedQuerySet
+
+
+class ImageAccessPolicy(models.Model):
+    """Which image types an organization's members may pull. Off by default.
+
+    Organization images are always allowed and Docker-Sponsored Open Source images count as
+    community images; owners are never restricted. ``version`` grows with every change.
+    """
+
+    org = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="image_access_policy"
+    )
+    enabled = models.BooleanField(default=False)
+    allow_official = models.BooleanField(default=True)
+    allow_verified_publisher = models.BooleanField(default=True)
+    allow_community = models.BooleanField(default=False)
+    audit_mode = models.BooleanField(
+        default=False, help_text="Record would-be denials but allow the pull."
+    )
+    version = models.PositiveIntegerField(default=1)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    SETTINGS: ClassVar = (
+        "enabled",
+        "allow_official",
+        "allow_verified_publisher",
+        "allow_community",
+        "audit_mode",
+    )
+
+    class Meta:
+        verbose_name_plural = "image access policies"
+
+    def __str__(self) -> str:
+        return f"image access policy of {self.org}"
+
+    def settings_dict(self) -> dict[str, bool]:
+        return {name: getattr(self, name) for name in self.SETTINGS}
+
+
+class RepositoryException(models.Model):
+    """An owner's allowance for one Docker Hub repository, or a namespace (``name == "*"``)."""
+
+    org = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="repository_exceptions"
+    )
+    namespace = models.CharField(max_length=255)
+    name = models.CharField(max_length=255, help_text="Repository name, or * for all")
+    reason = models.CharField(max_length=500, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering: ClassVar = ["namespace", "name"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["org", "namespace", "name"], name="exception_unique_repository"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.repository
+
+    @property
+    def repository(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+
+class PublisherKind(models.TextChoices):
+    """How the platform's catalog marks a Docker Hub namespace."""
+
+    VERIFIED_PUBLISHER = "verified_publisher", "Docker Verified Publisher"
+    SPONSORED_OSS = "sponsored_oss", "Docker-Sponsored Open Source"
+
+
+class PublisherNamespace(models.Model):
+    """A catalog entry, curated by platform staff: a namespace and what kind of publisher."""
+
+    namespace = models.CharField(max_length=255, unique=True)
+    kind = models.CharField(max_length=32, choices=PublisherKind.choices)
+    note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering: ClassVar = ["namespace"]
+
+    def __str__(self) -> str:
+        return f"{self.namespace} ({self.kind})"
+
+
+class CatalogState(models.Model):
+    """A single row whose ``version`` grows with every catalog change (cache key)."""
+
+    version = models.PositiveBigIntegerField(default=1)
+
+    def __str__(self) -> str:
+        return f"catalog v{self.version}"
+
+
+class DecisionEvent(models.Model):
+    """One decision of one enforcer: who asked for which image and what we answered."""
+
+    class Enforcer(models.TextChoices):
+        API = "api"
+        REGISTRY = "registry"
+        CLI = "cli"
+
+    event_id = models.CharField(max_length=64, unique=True, help_text="Idempotency key")
+    org = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    username = models.CharField(max_length=150, blank=True)
+    token_id = models.BigIntegerField(null=True, blank=True)
+    image = models.CharField(max_length=512)
+    reference = models.CharField(max_length=512, blank=True)
+    repository = models.CharField(max_length=255, blank=True)
+    category = models.CharField(max_length=32)
+    allowed = models.BooleanField()
+    would_deny = models.BooleanField(default=False)
+    reason = models.CharField(max_length=255)
+    enforcer = models.CharField(max_length=16, choices=Enforcer.choices)
+    client_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering: ClassVar = ["-created_at", "-id"]
+        indexes: ClassVar = [
+            models.Index(fields=["org", "-created_at"]),
+            models.Index(fields=["org", "allowed", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        outcome = "allowed" if self.allowed else "denied"
+        return f"{self.image} {outcome} for {self.username or 'anonymous'}"

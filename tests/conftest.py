@@ -1,0 +1,95 @@
+"""Shared fixtures: the standard cast and API clients.
+
+acme (business): olivia owner, erin editor, mike member. globex (business): charlie member,
+an outsider to acme.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from orgs.models import Membership, Organization, TokenScope
+from orgs.roles import Role
+from orgs.services import create_organization
+from orgs.tokens import mint_token
+
+User = get_user_model()
+PASSWORD = "correct-horse-battery-staple"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("CI") == "true":
+        engine = settings.DATABASES["default"]["ENGINE"]
+        backend = settings.CACHES["default"]["BACKEND"]
+        assert engine == "django.db.backends.postgresql", f"CI must use PostgreSQL, not {engine}"
+        assert backend.endswith("RedisCache"), f"CI must use Redis for the cache, not {backend}"
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache() -> Iterator[None]:
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@dataclass
+class Cast:
+    acme: Organization
+    globex: Organization
+    olivia: object
+    erin: object
+    mike: object
+    charlie: object
+
+    def user(self, name: str) -> object:
+        return getattr(self, name)
+
+
+def make_user(username: str) -> object:
+    from allauth.account.models import EmailAddress
+
+    user = User.objects.create_user(username, f"{username}@example.com", PASSWORD)
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    return user
+
+
+@pytest.fixture
+def cast(db: None) -> Cast:
+    olivia, erin, mike, charlie = (make_user(n) for n in ("olivia", "erin", "mike", "charlie"))
+    acme = create_organization(creator=olivia, slug="acme", name="Acme Corp")
+    globex = create_organization(creator=charlie, slug="globex", name="Globex")
+    Membership.objects.create(org=acme, user=erin, role=Role.EDITOR)
+    Membership.objects.create(org=acme, user=mike, role=Role.MEMBER)
+    Membership.objects.filter(org=globex, user=charlie).update(role=Role.MEMBER)
+    # globex needs an owner too; a separate user keeps charlie a plain member.
+    gina = make_user("gina")
+    Membership.objects.create(org=globex, user=gina, role=Role.OWNER)
+    return Cast(acme=acme, globex=globex, olivia=olivia, erin=erin, mike=mike, charlie=charlie)
+
+
+@pytest.fixture
+def tokens(cast: Cast) -> dict[str, str]:
+    """A PAT plaintext per cast member (admin scope for olivia, read for the others)."""
+    result = {}
+    for name in ("olivia", "erin", "mike", "charlie"):
+        scope = TokenScope.ADMIN if name == "olivia" else TokenScope.READ
+        result[name] = mint_token(user=cast.user(name), name="test", scope=scope).plaintext
+    return result
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+def bearer(client: APIClient, token: str) -> APIClient:
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
