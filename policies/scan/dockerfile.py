@@ -492,7 +492,8 @@ def expand_word(word: str, env: Mapping[str, str], escape: str = "\\") -> str:
 _DIRECTIVE_RE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
 _VALID_DIRECTIVES = frozenset({"syntax", "escape", "check"})
 _TOKEN_WS = re.compile(r"[\t\v\f\r ]+")
-_HEREDOC_RE = re.compile(r"(\d*)<<(-?)([^<]*)")
+_HEREDOC_RE = re.compile(r"(\d*)<<(-?)\s*([^<]*)")
+_HEREDOC_OPERATOR = re.compile(r"\d*<<-?")
 _CONTINUATION = {
     "\\": re.compile(r"([^\\])\\[ \t]*\Z|^\\[ \t]*\Z"),
     "`": re.compile(r"([^`])`[ \t]*\Z|^`[ \t]*\Z"),
@@ -748,7 +749,14 @@ def _heredoc_names(line: str) -> list[tuple[str, bool]]:
     except ShellLexError:
         return []  # BuildKit ignores lexing errors here: no heredoc is recognised
     found: list[tuple[str, bool]] = []
-    for word in words:
+    i = 0
+    while i < len(words):
+        word = words[i]
+        i += 1
+        # `<< EOF` (operator and word separated by blanks) is one heredoc too.
+        if _HEREDOC_OPERATOR.fullmatch(word) and i < len(words):
+            word = f"{word} {words[i]}"
+            i += 1
         match = _HEREDOC_RE.fullmatch(word)
         if not match or not match.group(3):
             continue

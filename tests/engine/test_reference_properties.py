@@ -47,7 +47,9 @@ def hosts(draw: st.DrawFn) -> str:
     elif kind == "localhost":
         host = "localhost"
     elif kind == "ipv6":
-        host = "[" + draw(st.from_regex(r"[a-fA-F0-9:]{1,20}", fullmatch=True)) + "]"
+        # Without a ":" the bracketed form would not look like a host at all.
+        host = "[" + draw(st.from_regex(r"[a-fA-F0-9]{0,4}:[a-fA-F0-9:]{0,16}", fullmatch=True))
+        host += "]"
     elif kind == "port-only":
         host = draw(label)
         port = port or "5000"
@@ -69,6 +71,13 @@ def _looks_like_host(component: str) -> bool:
     return "." in component or ":" in component or component == "localhost"
 
 
+# The registry host grammar, restated from the upstream documentation.
+_VALID_HOST = re.compile(
+    r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+    r"|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
+)
+
+
 @st.composite
 def written_references(draw: st.DrawFn) -> tuple[str, Reference]:
     """A reference as a person might write it, and the Reference Docker normalises it to."""
@@ -81,7 +90,12 @@ def written_references(draw: st.DrawFn) -> tuple[str, Reference]:
         # Model of Docker's rule: without an explicit host, a first component that looks like
         # one is taken as the host, unless it is the only component.
         if len(components) > 1 and _looks_like_host(components[0]):
-            domain, model_path = components[0], "/".join(components[1:])
+            if _VALID_HOST.fullmatch(components[0]):
+                domain, model_path = components[0], "/".join(components[1:])
+            else:
+                # e.g. "a_b.com/x": taken as a host, rejected by the host grammar, and then
+                # accepted as a plain path, leaving no domain at all.
+                domain, model_path = "", path
         else:
             domain, model_path = "docker.io", path
         written = path

@@ -1,0 +1,185 @@
+"""``imageaccess scan``: list every image the given Dockerfiles / Compose projects pull.
+
+Usage::
+
+    imageaccess scan [--json] [--build-arg K=V]... [--env-file F]... [--profile P]...
+                     [--platform OS/ARCH[/VARIANT]] PATH...
+
+Text output is one ``file:line: kind image`` line per pull, then one
+``file:line: error: message`` line per problem. ``--json`` prints::
+
+    {"images": [{"image", "reference", "file", "line", "kind"}],
+     "errors": [{"file", "line", "message"}]}
+
+where ``reference`` is the fully normalised reference (``docker.io/library/nginx:latest``),
+or ``null`` while the reference parser module is unavailable.
+
+Exit status: 0 when the scan found no error; 2 when it found any error or the command line
+was invalid (a malformed ``--build-arg`` or ``--platform``). CI should treat 2 as "cannot
+vouch for the images used". Runs without Django.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from policies.scan.discover import scan_paths
+from policies.scan.dockerfile import ImageUse, ScanError, ScanResult
+
+__all__ = ["EXIT_ERRORS", "EXIT_OK", "add_parser", "build_parser", "main", "run"]
+
+EXIT_OK = 0
+EXIT_ERRORS = 2
+
+_PLATFORM = re.compile(r"[a-z0-9_]+/[a-z0-9_]+(?:/[a-z0-9_.]+)?", re.IGNORECASE)
+
+
+class _UsageError(ValueError):
+    """Invalid command-line input detected after argparse (exit status 2)."""
+
+
+def _configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="Dockerfile, Compose file or directory")
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    parser.add_argument(
+        "--build-arg",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="override a global ARG of Dockerfiles scanned on their own (repeatable); "
+        "K alone takes the value from the environment",
+    )
+    parser.add_argument(
+        "--env-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="Compose env file replacing .env (repeatable, later files win)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="append",
+        default=[],
+        metavar="PROFILE",
+        help="only scan Compose services without profiles or in these profiles (repeatable)",
+    )
+    parser.add_argument(
+        "--platform",
+        default="linux/amd64",
+        help="target platform for TARGETPLATFORM/TARGETARCH... (default: linux/amd64)",
+    )
+    parser.set_defaults(func=run)
+    return parser
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register the ``scan`` subcommand on the top-level dispatcher's ``subparsers``."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "scan",
+        help="list the images Dockerfiles and Compose files pull",
+        description="List every image the given Dockerfiles and Compose projects pull.",
+    )
+    return _configure(parser)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """A standalone parser for ``scan`` (tests, and use without the dispatcher)."""
+    return _configure(argparse.ArgumentParser(prog="imageaccess scan"))
+
+
+def _build_args(values: Sequence[str]) -> dict[str, str]:
+    args: dict[str, str] = {}
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not key:
+            raise _UsageError(f"invalid --build-arg {value!r}: expected K=V")
+        if sep:
+            args[key] = val
+        elif key in os.environ:  # like docker build: `--build-arg K` reads the environment
+            args[key] = os.environ[key]
+    return args
+
+
+def _reference(image: str) -> str | None:
+    try:
+        from policies.engine.reference import InvalidReference, parse_docker_ref
+    except ImportError:
+        return None
+    try:
+        return str(parse_docker_ref(image))
+    except InvalidReference:
+        return None
+
+
+def _location(file: str, line: int | None) -> str:
+    return f"{file}:{line}" if line is not None else file
+
+
+def _as_json(result: ScanResult) -> dict[str, list[dict[str, Any]]]:
+    def image(use: ImageUse) -> dict[str, Any]:
+        return {
+            "image": use.image,
+            "reference": _reference(use.image),
+            "file": use.file,
+            "line": use.line,
+            "kind": use.kind,
+        }
+
+    def error(err: ScanError) -> dict[str, Any]:
+        return {"file": err.file, "line": err.line, "message": err.message}
+
+    return {
+        "images": [image(use) for use in result.images],
+        "errors": [error(err) for err in result.errors],
+    }
+
+
+def _print(result: ScanResult, as_json: bool, out: TextIO) -> None:
+    if as_json:
+        json.dump(_as_json(result), out, indent=2)
+        out.write("\n")
+        return
+    for use in result.images:
+        out.write(f"{_location(use.file, use.line)}: {use.kind} {use.image}\n")
+    for err in result.errors:
+        out.write(f"{_location(err.file, err.line)}: error: {err.message}\n")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the scan described by parsed ``args``; print the result; return the exit code."""
+    try:
+        build_args = _build_args(args.build_arg)
+        if not _PLATFORM.fullmatch(args.platform):
+            raise _UsageError(f"invalid --platform {args.platform!r}: expected os/arch[/variant]")
+    except _UsageError as exc:
+        print(f"imageaccess scan: {exc}", file=sys.stderr)
+        return EXIT_ERRORS
+    result = scan_paths(
+        args.paths,
+        build_args=build_args,
+        env_files=args.env_file or None,
+        profiles=args.profile or None,
+        platform=args.platform,
+    )
+    _print(result, args.json, sys.stdout)
+    return EXIT_ERRORS if result.errors else EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` with the standalone parser and run the scan."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on bad usage; keep that status
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_ERRORS
+    return run(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
