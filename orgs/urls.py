@@ -9,4 +9,23 @@ app_name = "orgs"
 urlpatterns = [
     path("", views.OrganizationListView.as_view(), name="list"),
     path("<slug:slug>/", views.OrganizationHomeView.as_view(), name="home"),
+    path("<slug:slug>/members/", views.MembersView.as_view(), name="members"),
+    path("<slug:slug>/members/<int:pk>/role/", views.MemberRoleView.as_view(), name="member-role"),
+    path(
+        "<slug:slug>/members/<int:pk>/remove/",
+        views.MemberRemoveView.as_view(),
+        name="member-remove",
+    ),
+    path("<slug:slug>/leave/", views.LeaveView.as_view(), name="leave"),
+    path(
+        "<slug:slug>/invitations/<int:pk>/resend/",
+        views.InvitationResendView.as_view(),
+        name="invitation-resend",
+    ),
+    path(
+        "<slug:slug>/invitations/<int:pk>/cancel/",
+        views.InvitationCancelView.as_view(),
+        name="invitation-cancel",
+    ),
+    path("<slug:slug>/activity/", views.ActivityView.as_view(), name="activity"),
 ]

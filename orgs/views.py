@@ -1,24 +1,92 @@
-"""Organization pages: my organizations, create one, and an organization's home."""
+"""Organization pages: organizations, members and invitations, tokens, activity.
+
+Views stay thin: parse the request, authorize through ``OrgMixin`` (the one place that
+resolves the organization and the caller's membership), call a service, render.
+"""
 
 from __future__ import annotations
 
+import csv
+import json
+import logging
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
-from django.views.generic import FormView, TemplateView
+from django.core.mail import send_mail
+from django.db.models import QuerySet
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    StreamingHttpResponse,
+)
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.cache import never_cache
+from django.views.generic import FormView, ListView, TemplateView
 
-from orgs.forms import OrganizationCreateForm
-from orgs.models import Membership
-from orgs.services import create_organization
+from orgs.forms import (
+    ActivityFilterForm,
+    InviteForm,
+    OrganizationCreateForm,
+    RoleForm,
+    TokenCreateForm,
+)
+from orgs.models import ActivityLog, Invitation, Membership, PersonalAccessToken
+from orgs.roles import Capability, Role
+from orgs.services import (
+    IssuedInvitation,
+    MembershipError,
+    accept_invitation,
+    cancel_invitation,
+    change_role,
+    create_organization,
+    decline_invitation,
+    find_invitation,
+    invite,
+    remove_member,
+    renew_invitation,
+)
 from orgs.tenancy import OrgMixin
+from orgs.tokens import mint_token, revoke_token
+
+logger = logging.getLogger(__name__)
+
+
+class ConsoleMixin(OrgMixin):
+    """``OrgMixin`` plus what the layout needs to show only the sections the caller may use."""
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context.update(
+            can_manage_policy=self.can(Capability.MANAGE_POLICY),
+            can_manage_members=self.can(Capability.MANAGE_MEMBERS),
+            can_view_activity=self.can(Capability.VIEW_ACTIVITY),
+        )
+        return context
+
+
+class OrgActionView(ConsoleMixin, View):
+    """A POST-only endpoint under ``/orgs/<slug>/`` that redirects back to a page.
+
+    GET answers 405 (after the tenancy check, so outsiders still get 404).
+    """
+
+    http_method_names = ["post"]
+    write_capability = Capability.MANAGE_MEMBERS
+
+
+# --- Organizations ---------------------------------------------------------------------------
 
 
 class OrganizationListView(LoginRequiredMixin, FormView):
-    """The signed-in user's organizations and a form to create one."""
+    """The signed-in user's organizations, the switcher's target and a form to create one."""
 
     template_name = "orgs/list.html"
     form_class = OrganizationCreateForm
@@ -54,13 +122,349 @@ class OrganizationListView(LoginRequiredMixin, FormView):
         return redirect("orgs:home", slug=org.slug)
 
 
-class OrganizationHomeView(OrgMixin, TemplateView):
-    """An organization's landing page: its namespaces, plan and the caller's role."""
+class OrganizationHomeView(ConsoleMixin, TemplateView):
+    """An organization's landing page: its namespaces, plan, image access state, your role."""
 
     template_name = "orgs/home.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        from policies.services import get_policy
+
         context = super().get_context_data(**kwargs)
         context["namespaces"] = self.org.namespaces.all()
         context["member_count"] = self.org.memberships.count()
+        context["policy"] = get_policy(self.org)
         return context
+
+
+# --- Members and invitations -----------------------------------------------------------------
+
+
+def _invitation_url(request: HttpRequest, issued: IssuedInvitation) -> str:
+    return request.build_absolute_uri(reverse("invitation", args=[issued.secret]))
+
+
+def _deliver_invitation(request: HttpRequest, issued: IssuedInvitation) -> None:
+    """Show the link once (email may go to the console backend) and email it when we can."""
+    invitation = issued.invitation
+    url = _invitation_url(request, issued)
+    messages.success(
+        request,
+        f"Invitation for {invitation.invitee} ready. Share this link; it is shown only once "
+        f"and works for 7 days: {url}",
+    )
+    recipient = invitation.email
+    if not recipient and invitation.username:
+        from django.contrib.auth import get_user_model
+
+        user = get_user_model().objects.filter(username__iexact=invitation.username).first()
+        recipient = getattr(user, "email", "") or ""
+    if not recipient:
+        return
+    inviter = request.user.get_username()
+    body = (
+        f"{inviter} invited you to join {invitation.org.name} on imageaccess as "
+        f"{invitation.get_role_display().lower()}.\n\n"
+        f"Accept or decline here (the link works for 7 days): {url}\n"
+    )
+    try:
+        send_mail(f"Join {invitation.org.name} on imageaccess", body, None, [recipient])
+    except Exception:
+        # The link is already on screen, so a mail outage must not lose the invitation.
+        logger.exception("could not email invitation %s", invitation.pk)
+        messages.warning(request, "The invitation email could not be sent; share the link.")
+
+
+class MembersView(ConsoleMixin, FormView):
+    """Members with their roles; owners also see invitations and invite (POST)."""
+
+    template_name = "orgs/members.html"
+    form_class = InviteForm
+    write_capability = Capability.MANAGE_MEMBERS
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["members"] = (
+            Membership.objects.for_org(self.org).select_related("user").order_by("user__username")
+        )
+        context["role_choices"] = Role.choices
+        if self.can(Capability.MANAGE_MEMBERS):
+            context["invitations"] = Invitation.objects.for_org(self.org).filter(
+                accepted_at__isnull=True, declined_at__isnull=True, cancelled_at__isnull=True
+            )
+        return context
+
+    def form_valid(self, form: InviteForm) -> HttpResponse:
+        try:
+            issued = invite(
+                actor=self.membership, role=form.cleaned_data["role"], **form.addressee()
+            )
+        except MembershipError as exc:
+            form.add_error("invitee", str(exc))
+            return self.form_invalid(form)
+        _deliver_invitation(self.request, issued)
+        return redirect("orgs:members", slug=self.org.slug)
+
+
+class MemberRoleView(OrgActionView):
+    """POST: change one member's role (owners; the role rules live in the service)."""
+
+    def post(self, request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+        target = get_object_or_404(Membership.objects.for_org(self.org).select_related("user"), pk=pk)
+        form = RoleForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "Choose a role: member, editor or owner.")
+        else:
+            try:
+                change_role(actor=self.membership, target=target, role=form.cleaned_data["role"])
+            except MembershipError as exc:
+                messages.error(request, str(exc))
+            else:
+                messages.success(
+                    request,
+                    f"{target.user.get_username()} is now {target.get_role_display().lower()}.",
+                )
+        return redirect("orgs:members", slug=slug)
+
+
+class MemberRemoveView(OrgActionView):
+    """POST: remove a member (owners)."""
+
+    def post(self, request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+        target = get_object_or_404(Membership.objects.for_org(self.org).select_related("user"), pk=pk)
+        try:
+            remove_member(actor=self.membership, target=target)
+        except MembershipError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"{target.user.get_username()} was removed.")
+        return redirect("orgs:members", slug=slug)
+
+
+class LeaveView(OrgActionView):
+    """POST: the caller leaves the organization (anyone but the last owner)."""
+
+    write_capability = Capability.VIEW
+
+    def post(self, request: HttpRequest, slug: str) -> HttpResponse:
+        try:
+            remove_member(actor=self.membership, target=self.membership)
+        except MembershipError as exc:
+            messages.error(request, str(exc))
+            return redirect("orgs:members", slug=slug)
+        messages.success(request, f"You left {self.org.name}.")
+        return redirect("orgs:list")
+
+
+class InvitationResendView(OrgActionView):
+    """POST: issue a fresh link and expiry for a pending or expired invitation (owners)."""
+
+    def post(self, request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+        invitation = get_object_or_404(Invitation.objects.for_org(self.org), pk=pk)
+        try:
+            issued = renew_invitation(actor=self.membership, invitation=invitation)
+        except MembershipError as exc:
+            messages.error(request, str(exc))
+        else:
+            _deliver_invitation(request, issued)
+        return redirect("orgs:members", slug=slug)
+
+
+class InvitationCancelView(OrgActionView):
+    """POST: withdraw a pending invitation (owners)."""
+
+    def post(self, request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+        invitation = get_object_or_404(Invitation.objects.for_org(self.org), pk=pk)
+        try:
+            cancel_invitation(actor=self.membership, invitation=invitation)
+        except MembershipError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"The invitation for {invitation.invitee} was cancelled.")
+        return redirect("orgs:members", slug=slug)
+
+
+@method_decorator(never_cache, name="dispatch")
+class InvitationView(LoginRequiredMixin, TemplateView):
+    """``/invitations/<secret>/``: the invitee accepts or declines (sign-in required).
+
+    The secret is the only key, so an unknown one is a 404 and the page is never cached.
+    """
+
+    template_name = "orgs/invitation.html"
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if request.user.is_authenticated:
+            invitation = find_invitation(kwargs["secret"])
+            if invitation is None:
+                raise Http404("No such invitation")
+            self.invitation = invitation
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["invitation"] = self.invitation
+        context["already_member"] = Membership.objects.filter(
+            org=self.invitation.org, user=self.request.user
+        ).exists()
+        return context
+
+    def post(self, request: HttpRequest, secret: str) -> HttpResponse:
+        action = request.POST.get("action")
+        user = request.user
+        try:
+            if action == "accept":
+                accept_invitation(invitation=self.invitation, user=user)  # type: ignore[arg-type]
+            elif action == "decline":
+                decline_invitation(invitation=self.invitation, user=user)  # type: ignore[arg-type]
+            else:
+                messages.error(request, "Choose Accept or Decline.")
+                return redirect("invitation", secret=secret)
+        except MembershipError as exc:
+            messages.error(request, str(exc))
+            return redirect("invitation", secret=secret)
+        org = self.invitation.org
+        if action == "accept":
+            messages.success(request, f"Welcome to {org.name}.")
+            return redirect("orgs:home", slug=org.slug)
+        messages.info(request, f"You declined the invitation to {org.name}.")
+        return redirect("orgs:list")
+
+
+# --- Personal access tokens ------------------------------------------------------------------
+
+
+@method_decorator(never_cache, name="dispatch")
+class TokensView(LoginRequiredMixin, FormView):
+    """``/settings/tokens/``: the caller's tokens and a form to create one.
+
+    The plaintext of a new token is rendered in the POST response itself and nowhere else: it
+    is never put in the session, a message or a redirect, so it cannot outlive that page.
+    """
+
+    template_name = "orgs/tokens.html"
+    form_class = TokenCreateForm
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["tokens"] = PersonalAccessToken.objects.filter(user=self.request.user)
+        return context
+
+    def form_valid(self, form: TokenCreateForm) -> HttpResponse:
+        try:
+            minted = mint_token(
+                user=self.request.user,  # type: ignore[arg-type]
+                name=form.cleaned_data["name"],
+                scope=form.cleaned_data["scope"],
+                expires_at=form.expires_at,
+            )
+        except ValueError as exc:
+            form.add_error(None, f"{str(exc).capitalize()}.")
+            return self.form_invalid(form)
+        return self.render_to_response(
+            self.get_context_data(form=self.form_class(), new_token=minted)
+        )
+
+
+@method_decorator(never_cache, name="dispatch")
+class TokenRevokeView(LoginRequiredMixin, View):
+    """POST: revoke one of the caller's own tokens (anyone else's is a 404)."""
+
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        token = get_object_or_404(PersonalAccessToken, pk=pk, user=request.user)
+        revoke_token(token=token, actor=request.user)  # type: ignore[arg-type]
+        messages.success(request, f"Token “{token.name}” ({token.display}) was revoked.")
+        return redirect("tokens")
+
+
+# --- Activity --------------------------------------------------------------------------------
+
+
+def _changes(entry: ActivityLog) -> list[tuple[str, Any, Any]]:
+    before, after = entry.before or {}, entry.after or {}
+    return [(key, before.get(key), after.get(key)) for key in sorted({*before, *after})]
+
+
+def _csv_cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    # A spreadsheet would run a cell that starts like a formula; quote it (CSV injection).
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+class _Echo:
+    """A write-only file for ``csv.writer`` that hands each line back instead of storing it."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_rows(entries: Iterable[ActivityLog]) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(["time", "actor", "action", "target", "before", "after"])
+    for entry in entries:
+        yield writer.writerow(
+            [
+                entry.created_at.isoformat(),
+                _csv_cell(entry.actor.get_username() if entry.actor else ""),
+                _csv_cell(entry.action),
+                _csv_cell(entry.target),
+                _csv_cell(json.dumps(entry.before, sort_keys=True) if entry.before else ""),
+                _csv_cell(json.dumps(entry.after, sort_keys=True) if entry.after else ""),
+            ]
+        )
+
+
+class ActivityView(ConsoleMixin, ListView):
+    """The organization's activity log (owners): filter by action and actor, 50 a page.
+
+    ``?format=csv`` exports every entry that matches the filters, streamed.
+    """
+
+    template_name = "orgs/activity.html"
+    capability = Capability.VIEW_ACTIVITY
+    paginate_by = 50
+    context_object_name = "entries"
+
+    def get_filter_form(self) -> ActivityFilterForm:
+        log = ActivityLog.objects.for_org(self.org)
+        actions = list(log.order_by("action").values_list("action", flat=True).distinct())
+        actors = list(
+            log.exclude(actor=None)
+            .order_by("actor__username")
+            .values_list("actor__username", flat=True)
+            .distinct()
+        )
+        return ActivityFilterForm(self.request.GET or None, actions=actions, actors=actors)
+
+    def get_queryset(self) -> QuerySet[ActivityLog]:
+        self.filter_form = self.get_filter_form()
+        queryset = ActivityLog.objects.for_org(self.org).select_related("actor")
+        # An unknown choice (a stale bookmark) shows everything rather than an error page.
+        if self.filter_form.is_bound and self.filter_form.is_valid():
+            if action := self.filter_form.cleaned_data["action"]:
+                queryset = queryset.filter(action=action)
+            if actor := self.filter_form.cleaned_data["actor"]:
+                queryset = queryset.filter(actor__username=actor)
+        return queryset
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.GET.get("format") == "csv":
+            response = StreamingHttpResponse(
+                _csv_rows(self.get_queryset().iterator(chunk_size=500)),
+                content_type="text/csv; charset=utf-8",
+            )
+            response["Content-Disposition"] = (
+                f'attachment; filename="{self.org.slug}-activity.csv"'
+            )
+            return response  # type: ignore[return-value]
+        return super().get(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["filter_form"] = self.filter_form
+        for entry in context["entries"]:
+            entry.changes = _changes(entry)
+        return context
+

@@ -103,6 +103,8 @@ class ImageAccessPolicyView(OrgAPIView):
         summary="Change image access settings",
     )
     def patch(self, request: Request, slug: str) -> Response:
+        if not isinstance(request.data, dict):
+            raise APIError("send a JSON object of settings", code="invalid_request")
         policy = get_policy(self.org)
         serializer = ImageAccessPolicySerializer(policy, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
@@ -135,6 +137,8 @@ class ExceptionListView(OrgAPIView):
         summary="Add an exception",
     )
     def post(self, request: Request, slug: str) -> Response:
+        if not isinstance(request.data, dict):
+            raise APIError("send a JSON object with repository", code="invalid_request")
         serializer = RepositoryExceptionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data: dict[str, Any] = serializer.validated_data

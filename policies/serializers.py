@@ -26,8 +26,16 @@ class StrictBooleanField(serializers.BooleanField):
 class ImageField(serializers.CharField):
     """An image reference as text; parsing errors are reported per item, not per request."""
 
+    default_error_messages = {"invalid": "must be a string"}  # noqa: RUF012
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_length=1024, trim_whitespace=True, **kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        # CharField would turn 1 into "1", which parses as the image library/1.
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 @extend_schema_serializer(

@@ -268,8 +268,9 @@ class _DotenvParser:
 
     def _expand(self, value: str, env: Mapping[str, str]) -> str:
         def lookup(name: str) -> str | None:
-            found = self.lookup(name)
-            return found if found is not None else env.get(name)
+            # compose-go looks in the file being parsed first, then the outer lookup.
+            found = env.get(name)
+            return found if found is not None else self.lookup(name)
 
         try:
             return substitute(value, lookup)
@@ -284,6 +285,7 @@ class _DotenvParser:
             expanded = self._expand(value, env)
             self.line += 1
             return expanded, rest
+        start_line = self.line
         for i in range(1, len(src)):
             ch = src[i]
             if ch == "\n":
@@ -296,7 +298,8 @@ class _DotenvParser:
             return value, src[i + 1 :]
         end = src.find("\n")
         shown = src if end == -1 else src[:end]
-        raise DotenvError(self.line, f"unterminated quoted value {shown}")
+        # Report where the value starts (compose-go reports the last line it read).
+        raise DotenvError(start_line, f"unterminated quoted value {shown}")
 
 
 def parse_dotenv(text: str, lookup: Lookup | None = None) -> dict[str, str]:

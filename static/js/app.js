@@ -21,3 +21,9 @@ document.addEventListener("submit", (event) => {
     event.preventDefault();
   }
 });
+// After a POST that rendered a one-time secret, turn the history entry into a plain GET of the
+// same URL: reloading then shows the list (only the suffix) instead of re-submitting the form
+// and minting a second token.
+if (document.querySelector("[data-one-time-secret]") && window.history.replaceState) {
+  window.history.replaceState(null, "", window.location.href);
+}
