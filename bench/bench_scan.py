@@ -109,10 +109,10 @@ def make_compose(services: int = SERVICES) -> str:
             out += [
                 "    <<: *common",
                 f"    image: ${{REGISTRY:-docker.io}}/acme/app{i}:${{TAG:-latest}}",
-                "    profiles: [\"${PROFILE:-default}\"]",
+                '    profiles: ["${PROFILE:-default}"]',
             ]
         elif kind == 1:
-            out += ["    extends: base", f"    command: [\"serve\", \"--port\", \"{8000 + i}\"]"]
+            out += ["    extends: base", f'    command: ["serve", "--port", "{8000 + i}"]']
         elif kind == 2:
             out += [
                 "    build:",
@@ -128,7 +128,7 @@ def make_compose(services: int = SERVICES) -> str:
                 "      service: base",
                 f"    image: ghcr.io/acme/{name}:${{VERSION-1.0}}",
                 "    ports:",
-                f"      - \"{9000 + i}:80\"",
+                f'      - "{9000 + i}:80"',
             ]
     return "\n".join(out) + "\n"
 

@@ -200,6 +200,18 @@ if not DEBUG and env.raw("IMAGEACCESS_TOKEN_PEPPERS") is None:
     raise ImproperlyConfigured("IMAGEACCESS_TOKEN_PEPPERS must be set when DJANGO_DEBUG=0")
 TOKEN_LAST_USED_INTERVAL = 60
 
+# --- Registry token service (/v2/token) -----------------------------------------------------
+REGISTRY_KEY_FILE = Path(env.str("IMAGEACCESS_REGISTRY_KEY_FILE", str(DATA_DIR / "registry" / "token.key")))
+REGISTRY_KEY_TYPE = env.choice("IMAGEACCESS_REGISTRY_KEY_TYPE", "ec", ("ec", "rsa"))
+REGISTRY_EXTRA_CERTS = env.list("IMAGEACCESS_REGISTRY_EXTRA_CERTS", [])
+REGISTRY_ISSUER = env.str("IMAGEACCESS_REGISTRY_ISSUER", "imageaccess")
+REGISTRY_SERVICES = env.list("IMAGEACCESS_REGISTRY_SERVICES", [])
+REGISTRY_ORGS = env.list("IMAGEACCESS_REGISTRY_ORGS", [])
+REGISTRY_UPSTREAM = env.str("IMAGEACCESS_REGISTRY_UPSTREAM", "docker.io")
+REGISTRY_DENIAL = env.choice("IMAGEACCESS_REGISTRY_DENIAL", "message", ("message", "empty_grant"))
+REGISTRY_TOKEN_TTL = env.int("IMAGEACCESS_REGISTRY_TOKEN_TTL", 300, minimum=30)
+REGISTRY_REFRESH_TTL = env.int("IMAGEACCESS_REGISTRY_REFRESH_TTL", 86400, minimum=60)
+
 # --- Internationalization, static ----------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

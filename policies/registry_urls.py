@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+"""Registry token service URLs, mounted at ``/v2/``."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from policies.registry import views
+
+urlpatterns = [
+    path("token", views.token, name="registry-token"),
+]

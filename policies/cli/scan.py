@@ -45,7 +45,9 @@ class _UsageError(ValueError):
 
 
 def _configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="Dockerfile, Compose file or directory")
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH", help="Dockerfile, Compose file or directory"
+    )
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     parser.add_argument(
         "--build-arg",

@@ -70,18 +70,19 @@ class InterpolationError(ValueError):
 Lookup = Callable[[str], "str | None"]
 
 
+_BRACE_TOKENS = re.compile(r"\}|\$\{")
+
+
 def _first_brace_closing(text: str) -> int:
+    """Index of the ``}`` closing the first ``${`` (counting nested ``${``), or -1."""
     depth = 0
-    i, n = 0, len(text)
-    while i < n:
-        if text[i] == "}":
+    for token in _BRACE_TOKENS.finditer(text):
+        if token.group() == "}":
             depth -= 1
             if depth == 0:
-                return i
-        if text.startswith("${", i):
+                return token.start()
+        else:
             depth += 1
-            i += 1
-        i += 1
     return -1
 
 
@@ -96,7 +97,7 @@ def _apply_operator(op: str, substitution: str, lookup: Lookup) -> str:
             raise InterpolationError(f"required variable {name} is missing a value{reason}")
         return value
     if op == ":-":
-        return arg if not value else value
+        return value if value else arg
     if op == "-":
         return arg if value is None else value
     if op == ":+":
@@ -468,7 +469,9 @@ class _Converter:
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
                 self.errors.append(
-                    ScanError(self.path, key_node.start_mark.line + 1, "mapping keys must be scalars")
+                    ScanError(
+                        self.path, key_node.start_mark.line + 1, "mapping keys must be scalars"
+                    )
                 )
                 raise _Fail
             name = str(key_node.value)
@@ -581,6 +584,7 @@ class _ComposeScanner:
         self.docs: dict[str, object] = {}
         self.resolved: dict[tuple[str, str], _Service | None] = {}
         self.dockerfile_scans: dict[tuple[str, tuple[tuple[str, str], ...], str], ScanResult] = {}
+        self.dockerfile_texts: dict[str, str | OSError] = {}
 
     # ---- loading -------------------------------------------------------------------
 
@@ -636,7 +640,9 @@ class _ComposeScanner:
         build = _Build(
             file=path,
             line=line,
-            context=context_text if remote else os.path.normpath(os.path.join(base_dir, context_text)),
+            context=context_text
+            if remote
+            else os.path.normpath(os.path.join(base_dir, context_text)),
             remote=remote,
         )
         if spec is None:
@@ -654,7 +660,9 @@ class _ComposeScanner:
             values = list(contexts.values())
         elif isinstance(contexts, _Seq):
             values = [
-                _located(item.partition("=")[2], item) for item in contexts if isinstance(item, _Str)
+                _located(item.partition("=")[2], item)
+                for item in contexts
+                if isinstance(item, _Str)
             ]
         for value in values:
             if isinstance(value, _Str) and value.startswith(_DOCKER_IMAGE_PREFIX):
@@ -674,7 +682,9 @@ class _ComposeScanner:
                 elif isinstance(value, str):
                     args[key] = str(value)
                 else:
-                    self.error(path, raw.key_lines.get(key, line), f"build arg {key} must be a scalar")
+                    self.error(
+                        path, raw.key_lines.get(key, line), f"build arg {key} must be a scalar"
+                    )
         elif isinstance(raw, _Seq):
             for item in raw:
                 if not isinstance(item, str):
@@ -699,8 +709,11 @@ class _ComposeScanner:
                 service.image = image
                 service.image_file = path
             else:
-                self.error(path, spec.key_lines.get("image", spec.line),
-                           f"services.{name}.image must be a string")
+                self.error(
+                    path,
+                    spec.key_lines.get("image", spec.line),
+                    f"services.{name}.image must be a string",
+                )
         if "build" in spec:
             service.build = self.parse_build(
                 path, name, spec.get("build"), spec.key_lines.get("build", spec.line)
@@ -720,9 +733,12 @@ class _ComposeScanner:
         if key in self.resolved:
             return self.resolved[key]
         spec = services.get(name)
+        if spec is None:  # `web:` with nothing under it is an empty service definition
+            spec = _Map()
+            spec.line = services.key_lines.get(name, services.line)
+            spec.key_lines = {}
         if not isinstance(spec, _Map):
-            if spec is not None:
-                self.error(path, services.key_lines.get(name), f"service {name} must be a mapping")
+            self.error(path, services.key_lines.get(name), f"service {name} must be a mapping")
             self.resolved[key] = None
             return None
         if key in stack:
@@ -882,8 +898,9 @@ class _ComposeScanner:
                 )
             for err in scanned.errors:
                 self.result.errors.append(
-                    ScanError(build.file, None if err.line is None else err.line + offset,
-                              err.message)
+                    ScanError(
+                        build.file, None if err.line is None else err.line + offset, err.message
+                    )
                 )
             return
         if build.remote:
@@ -898,11 +915,18 @@ class _ComposeScanner:
         cache_key = (df_path, tuple(sorted(build.args.items())), platform)
         scanned_or_none = self.dockerfile_scans.get(cache_key)
         if scanned_or_none is None:
-            try:
-                with open(df_path, encoding="utf-8", errors="replace") as handle:
-                    text = handle.read()
-            except OSError as exc:
-                self.error(build.file, build.line, f"cannot read Dockerfile {df_path}: {exc.strerror}")
+            text = self.dockerfile_texts.get(df_path)
+            if text is None:
+                try:
+                    with open(df_path, encoding="utf-8", errors="replace") as handle:
+                        text = handle.read()
+                except OSError as exc:
+                    text = exc
+                self.dockerfile_texts[df_path] = text
+            if isinstance(text, OSError):
+                self.error(
+                    build.file, build.line, f"cannot read Dockerfile {df_path}: {text.strerror}"
+                )
                 return
             scanned_or_none = scan_dockerfile(
                 text, path=df_path, build_args=build.args, platform=platform

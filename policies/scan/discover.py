@@ -132,7 +132,5 @@ def scan_paths(
         except OSError as exc:
             result.errors.append(ScanError(path, None, f"cannot read file: {exc.strerror}"))
             continue
-        result.extend(
-            scan_dockerfile(text, path=path, build_args=build_args, platform=platform)
-        )
+        result.extend(scan_dockerfile(text, path=path, build_args=build_args, platform=platform))
     return dedupe(result)

@@ -554,8 +554,28 @@ def _is_comment(raw: str) -> bool:
     return raw.rstrip("\r\n").lstrip().startswith("#")
 
 
+_SIMPLE_FLAG = re.compile(r"[^\S\x1c-\x1f]*(--[^\s'\"\\]*)(?=[^\S\x1c-\x1f]|\Z)")
+_GO_WS_SPLIT = re.compile(r"[^\S\x1c-\x1f]+")
+
+
 def _extract_flags(line: str) -> tuple[str, list[str]]:
     """Split leading ``--flag=value`` words off ``line`` (extractBuilderFlags)."""
+    # Fast path for the common case: flag words without quotes or backslashes.
+    words: list[str] = []
+    pos = 0
+    while True:
+        match = _SIMPLE_FLAG.match(line, pos)
+        if match is None or match.group(1) == "--":
+            break
+        words.append(match.group(1))
+        pos = match.end()
+    if pos:
+        rest, more = _extract_flags_slow(line[pos:])
+        return rest, words + more
+    return _extract_flags_slow(line)
+
+
+def _extract_flags_slow(line: str) -> tuple[str, list[str]]:
     words: list[str] = []
     word: list[str] = []
     in_spaces, in_word, in_quote = 0, 1, 2
@@ -625,6 +645,8 @@ def _extract_flags(line: str) -> tuple[str, list[str]]:
 
 def _parse_words(rest: str, escape: str) -> list[str]:
     """Quote-aware word split that keeps the quotes (parser.parseWords, used by ARG/ENV)."""
+    if "'" not in rest and '"' not in rest and escape not in rest:
+        return [word for word in _GO_WS_SPLIT.split(rest) if word]  # nothing to keep together
     words: list[str] = []
     buf: list[str] = []
     in_spaces, in_word, in_quote = 0, 1, 2
@@ -735,8 +757,7 @@ def _check_name_val(rest: str, key: str, escape: str) -> str | None:
     for word in words:
         if "=" not in word:
             return (
-                f"Syntax error - can't find = in {_go_quote(word)}. "
-                "Must be of the form: name=value"
+                f"Syntax error - can't find = in {_go_quote(word)}. Must be of the form: name=value"
             )
     return None
 
@@ -1003,8 +1024,9 @@ def _scan(
     # COPY --from and RUN --mount=from= see every stage, including later ones.
     for stage_index, node in pending:
         if node.cmd == "copy":
-            _handle_copy_from(node, path, escape, global_env, stages, by_name, stage_index,
-                              candidates, errors)
+            _handle_copy_from(
+                node, path, escape, global_env, stages, by_name, stage_index, candidates, errors
+            )
         else:
             _handle_run_mounts(node, path, stages, by_name, stage_index, candidates, errors)
 
@@ -1113,9 +1135,7 @@ def _handle_from(
         errors.append(ScanError(path, node.line, str(exc)))
         base = None
     if base == "":
-        errors.append(
-            ScanError(path, node.line, f"base name ({args[0]}) should not be blank")
-        )
+        errors.append(ScanError(path, node.line, f"base name ({args[0]}) should not be blank"))
     elif base is not None:
         # Only stages declared *earlier* can be a base: `FROM x AS x` pulls image x.
         earlier = by_name.get(base.lower())

@@ -116,7 +116,9 @@ def test_json_errors_carry_file_line_and_message(
     assert code == 2
     payload = json.loads(out)
     jsonschema.validate(payload, SCHEMA)
-    assert payload["errors"] == [{"file": missing, "line": None, "message": "no such file or directory"}]
+    assert payload["errors"] == [
+        {"file": missing, "line": None, "message": "no such file or directory"}
+    ]
 
 
 def test_build_arg_platform_profile_and_env_file_options(
@@ -127,8 +129,16 @@ def test_build_arg_platform_profile_and_env_file_options(
     env_file = project / "ci.env"
     env_file.write_text("REDIS=6\n")
     argv = [
-        "--json", "--build-arg", "TAG=3.20", "--platform", "linux/arm64",
-        "--profile", "none", "--env-file", str(env_file), str(project),
+        "--json",
+        "--build-arg",
+        "TAG=3.20",
+        "--platform",
+        "linux/arm64",
+        "--profile",
+        "none",
+        "--env-file",
+        str(env_file),
+        str(project),
     ]
     code, out, _ = run(argv, capsys)
     assert code == 0
@@ -178,7 +188,12 @@ def test_module_runs_without_django(project: Path) -> None:
         "from policies.cli.scan import main\n"
         f"sys.exit(main(['--json', {str(project)!r}]))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=Path(__file__).resolve().parents[2], check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["errors"] == []

@@ -1,10 +1,20 @@
-"""Fixtures for the console page tests."""
+"""Fixtures for the console page tests: the cast plus one of each org-owned object."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
+from django.test import Client
 from django.urls import NoReverseMatch, reverse
 from pytest_django.fixtures import SettingsWrapper
+
+from orgs.models import Invitation, Membership, PersonalAccessToken
+from orgs.services import invite
+from orgs.tokens import mint_token
+from policies.models import RepositoryException
+from policies.services import add_exception, get_policy
+from tests.conftest import Cast
 
 
 @pytest.fixture(autouse=True)
@@ -14,3 +24,53 @@ def console_urls(settings: SettingsWrapper) -> None:
         reverse("tokens")
     except NoReverseMatch:
         settings.ROOT_URLCONF = "tests.console.urls"
+
+
+@dataclass
+class World:
+    """The cast and one object of each kind a console URL can point at."""
+
+    cast: Cast
+    exception: RepositoryException
+    invitation: Invitation
+    invitation_secret: str
+    mike_membership: Membership
+    mike_token: PersonalAccessToken
+
+    def user(self, name: str) -> object:
+        return self.cast.user(name)
+
+
+@pytest.fixture
+def world(cast: Cast) -> World:
+    owner = Membership.objects.get(org=cast.acme, user=cast.olivia)
+    # Created up front so that reading a page never has to create it lazily.
+    get_policy(cast.acme)
+    get_policy(cast.globex)
+    exception = add_exception(
+        org=cast.acme, actor=cast.olivia, repository="bitnami/redis", reason="cache"
+    )
+    issued = invite(actor=owner, email="newcomer@example.com", role="member")
+    return World(
+        cast=cast,
+        exception=exception,
+        invitation=issued.invitation,
+        invitation_secret=issued.secret,
+        mike_membership=Membership.objects.get(org=cast.acme, user=cast.mike),
+        mike_token=mint_token(user=cast.mike, name="laptop").token,
+    )
+
+
+def client_for(user: object | None) -> Client:
+    """A test client signed in as ``user`` (anonymous for ``None``)."""
+    client = Client()
+    if user is not None:
+        client.force_login(user)  # type: ignore[arg-type]
+    return client
+
+
+def messages_of(response: object) -> list[str]:
+    """The flash messages a response left for the next page."""
+    from django.contrib.messages import get_messages
+
+    return [str(m) for m in get_messages(response.wsgi_request)]  # type: ignore[attr-defined]

@@ -62,14 +62,20 @@ def test_substitution_matches_compose_go(template: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("template", "message"),
     [
-        ("not ok ${UNSET_VAR:?Mandatory Variable Unset}",
-         "required variable UNSET_VAR is missing a value: Mandatory Variable Unset"),
-        ("not ok ${BAR:?Mandatory Variable Empty}",
-         "required variable BAR is missing a value: Mandatory Variable Empty"),
+        (
+            "not ok ${UNSET_VAR:?Mandatory Variable Unset}",
+            "required variable UNSET_VAR is missing a value: Mandatory Variable Unset",
+        ),
+        (
+            "not ok ${BAR:?Mandatory Variable Empty}",
+            "required variable BAR is missing a value: Mandatory Variable Empty",
+        ),
         ("not ok ${UNSET_VAR:?}", "required variable UNSET_VAR is missing a value"),
         ("not ok ${UNSET_VAR?}", "required variable UNSET_VAR is missing a value"),
-        ("not ok ${UNSET_VAR?Mandatory ${FOO}}",
-         "required variable UNSET_VAR is missing a value: Mandatory first"),
+        (
+            "not ok ${UNSET_VAR?Mandatory ${FOO}}",
+            "required variable UNSET_VAR is missing a value: Mandatory first",
+        ),
         ("${UNSET_VAR?bar-baz}", "required variable UNSET_VAR is missing a value: bar-baz"),
     ],
 )
@@ -151,7 +157,8 @@ def test_env_precedence_process_env_beats_env_files_and_later_files_win(tmp_path
 
     env, errors = load_compose_env(compose, None, {"B": "process"})
     assert errors == []
-    assert env["A"] == "dotenv" and env["B"] == "process"
+    assert env["A"] == "dotenv"
+    assert env["B"] == "process"
 
     env, errors = load_compose_env(compose, [str(first), str(second)], {"C": "process"})
     assert errors == []

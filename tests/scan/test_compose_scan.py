@@ -46,10 +46,14 @@ def test_process_environment_wins_over_dotenv() -> None:
 
 def test_profiles_select_services_and_keep_unprofiled_ones() -> None:
     path = FIXTURES / "project" / "compose.yaml"
-    images = {use.image for use in scan_compose(path=str(path), environ={}, profiles=["other"]).images}
+    images = {
+        use.image for use in scan_compose(path=str(path), environ={}, profiles=["other"]).images
+    }
     assert "acme/admin:1.0" not in images
     assert "nginx:1.27" in images
-    images = {use.image for use in scan_compose(path=str(path), environ={}, profiles=["debug"]).images}
+    images = {
+        use.image for use in scan_compose(path=str(path), environ={}, profiles=["debug"]).images
+    }
     assert "acme/admin:1.0" in images
     images = {use.image for use in scan_compose(path=str(path), environ={}, profiles=["*"]).images}
     assert "acme/admin:1.0" in images
@@ -73,7 +77,10 @@ def test_build_string_context_scans_its_dockerfile(tmp_path: Path) -> None:
 
 def test_build_args_as_list_and_from_environment(tmp_path: Path) -> None:
     (tmp_path / "Dockerfile").write_text("ARG A=x\nARG B=y\nARG C=z\nFROM img-$A-$B-$C\n")
-    text = "services:\n  s:\n    build:\n      context: .\n      args:\n        - A=1\n        - B\n        - C\n"
+    text = (
+        "services:\n  s:\n    build:\n      context: .\n"
+        "      args:\n        - A=1\n        - B\n        - C\n"
+    )
     result = compose(tmp_path, text, environ={"B": "2"})
     assert pulls(result) == [("img-1-2-z", "Dockerfile", 4, "from")]
 
@@ -146,7 +153,9 @@ def test_extends_other_file_resolves_build_context_there(tmp_path: Path) -> None
     (tmp_path / "lib" / "svc").mkdir(parents=True)
     (tmp_path / "lib" / "svc" / "Dockerfile").write_text("FROM golang:1.23\n")
     (tmp_path / "lib" / "base.yml").write_text("services:\n  go:\n    build: ./svc\n")
-    result = compose(tmp_path, "services:\n  a:\n    extends:\n      file: lib/base.yml\n      service: go\n")
+    result = compose(
+        tmp_path, "services:\n  a:\n    extends:\n      file: lib/base.yml\n      service: go\n"
+    )
     assert pulls(result) == [("golang:1.23", "Dockerfile", 1, "from")]
 
 
@@ -191,6 +200,13 @@ def test_service_without_image_or_build_is_an_error(tmp_path: Path) -> None:
     assert "neither an image nor a build context" in result.errors[0].message
 
 
+def test_null_service_is_an_error_not_silently_skipped(tmp_path: Path) -> None:
+    result = compose(tmp_path, "services:\n  a:\n  b:\n    image: redis\n")
+    assert [use.image for use in result.images] == ["redis"]
+    assert result.errors[0].line == 2
+    assert "neither an image nor a build context" in result.errors[0].message
+
+
 def test_missing_dockerfile_is_an_error_at_the_build_line(tmp_path: Path) -> None:
     result = compose(tmp_path, "services:\n  a:\n    build:\n      context: ./nope\n")
     assert result.errors[0].line == 3
@@ -223,9 +239,13 @@ def test_same_dockerfile_built_twice_is_reported_once(tmp_path: Path) -> None:
 
 def test_include_scans_the_included_project(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "compose.yaml").write_text("services:\n  db:\n    image: postgres:${PG:-16}\n")
+    (tmp_path / "sub" / "compose.yaml").write_text(
+        "services:\n  db:\n    image: postgres:${PG:-16}\n"
+    )
     (tmp_path / "sub" / ".env").write_text("PG=17\n")
-    result = compose(tmp_path, "include:\n  - sub/compose.yaml\nservices:\n  a:\n    image: redis\n")
+    result = compose(
+        tmp_path, "include:\n  - sub/compose.yaml\nservices:\n  a:\n    image: redis\n"
+    )
     assert [use.image for use in result.images] == ["postgres:17", "redis"]
 
 

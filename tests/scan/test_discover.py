@@ -30,14 +30,25 @@ def test_files_are_classified_by_name(name: str, kind: str | None) -> None:
 
 
 def test_walk_is_recursive_sorted_and_skips_vcs_and_node_modules(tmp_path: Path) -> None:
-    for rel in ["b/Dockerfile", "a/x.Dockerfile", ".git/Dockerfile", "node_modules/p/Dockerfile",
-                "compose.yml", "notes.txt"]:
+    for rel in [
+        "b/Dockerfile",
+        "a/x.Dockerfile",
+        ".git/Dockerfile",
+        "node_modules/p/Dockerfile",
+        "compose.yml",
+        "notes.txt",
+    ]:
         target = tmp_path / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text("FROM alpine\n")
-    found = [(Path(p).relative_to(tmp_path).as_posix(), kind) for p, kind in discover([str(tmp_path)])]
-    assert found == [("compose.yml", "compose"), ("a/x.Dockerfile", "dockerfile"),
-                     ("b/Dockerfile", "dockerfile")]
+    found = [
+        (Path(p).relative_to(tmp_path).as_posix(), kind) for p, kind in discover([str(tmp_path)])
+    ]
+    assert found == [
+        ("compose.yml", "compose"),
+        ("a/x.Dockerfile", "dockerfile"),
+        ("b/Dockerfile", "dockerfile"),
+    ]
 
 
 def test_explicit_files_are_scanned_whatever_their_name(tmp_path: Path) -> None:
@@ -77,5 +88,10 @@ def test_fixture_tree_combines_compose_and_dockerfiles() -> None:
     result = scan_paths([str(root)], environ={})
     assert result.errors == []
     files = {Path(use.file).name for use in result.images}
-    assert files == {"compose.yaml", "common.yaml", "Dockerfile", "Worker.Dockerfile",
-                     "ci.Dockerfile"}
+    assert files == {
+        "compose.yaml",
+        "common.yaml",
+        "Dockerfile",
+        "Worker.Dockerfile",
+        "ci.Dockerfile",
+    }

@@ -102,7 +102,7 @@ def test_heredoc_body_is_not_parsed_as_instructions() -> None:
     [
         "RUN <<'EOF'",
         'RUN <<"EOF"',
-        "RUN <<EO\"F\"",
+        'RUN <<EO"F"',
         "RUN << EOF",
         "RUN <<  EOF  > /out",
         "RUN 3<<EOF",

@@ -53,7 +53,9 @@ def test_global_args_expand_with_earlier_args() -> None:
         ("alpine${UNSET:+:3.20}", "alpine"),
     ],
 )
-def test_from_supports_buildkit_default_and_alternative_forms(from_word: str, expected: str) -> None:
+def test_from_supports_buildkit_default_and_alternative_forms(
+    from_word: str, expected: str
+) -> None:
     text = f"ARG EMPTY=\nARG SET=1\nFROM {from_word}\n"
     assert pulls(scan(text)) == [(expected, 3, "from")]
 
@@ -68,7 +70,10 @@ def test_stage_arg_does_not_affect_later_from() -> None:
 
 
 def test_platform_args_come_from_the_platform_parameter() -> None:
-    text = "FROM --platform=$BUILDPLATFORM tonistiigi/xx AS xx\nFROM acme/base-${TARGETARCH}${TARGETVARIANT}\n"
+    text = (
+        "FROM --platform=$BUILDPLATFORM tonistiigi/xx AS xx\n"
+        "FROM acme/base-${TARGETARCH}${TARGETVARIANT}\n"
+    )
     assert pulls(scan(text, platform="linux/arm/v7")) == [
         ("tonistiigi/xx", 1, "from"),
         ("acme/base-armv7", 2, "from"),

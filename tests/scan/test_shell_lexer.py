@@ -35,18 +35,28 @@ ENV = {"PWD": "/home", "SHELL": "bash", "KOREAN": "한국어", "NULL": ""}
         ("${FOO#?\\?}", {"FOO": "???y"}, "?y"),
         ("${ABC:-.}${FOO%x}${ABC:-.}", {"FOO": "xxyy"}, ".xxyy."),
         ("${FOO%%\\**\\*}", {"FOO": "a***yy*"}, "a"),
-        ("${FOO/$NEEDLE/} - ${FOO//$NEEDLE/}", {"FOO": "/tmp/tmp/bar.txt", "NEEDLE": "/tmp"},
-         "/tmp/bar.txt - /bar.txt"),
-        ("${FOO/$N/$R}", {"FOO": "http://google.de", "N": "http://", "R": "https://"},
-         "https://google.de"),
+        (
+            "${FOO/$NEEDLE/} - ${FOO//$NEEDLE/}",
+            {"FOO": "/var/var/bar.txt", "NEEDLE": "/var"},
+            "/var/bar.txt - /bar.txt",
+        ),
+        (
+            "${FOO/$N/$R}",
+            {"FOO": "http://google.de", "N": "http://", "R": "https://"},
+            "https://google.de",
+        ),
         ("${FOO///}", {"FOO": "xxyy"}, "xxyy"),
         # The release-file naming pattern BuildKit itself documents.
-        ("app-${TARGETOS}-${TARGETARCH}${TARGETVARIANT:+-${TARGETVARIANT}}.tgz",
-         {"TARGETOS": "linux", "TARGETARCH": "arm", "TARGETVARIANT": "v7"},
-         "app-linux-arm-v7.tgz"),
-        ("app-${TARGETOS}-${TARGETARCH}${TARGETVARIANT:+-${TARGETVARIANT}}.tgz",
-         {"TARGETOS": "linux", "TARGETARCH": "amd64", "TARGETVARIANT": ""},
-         "app-linux-amd64.tgz"),
+        (
+            "app-${TARGETOS}-${TARGETARCH}${TARGETVARIANT:+-${TARGETVARIANT}}.tgz",
+            {"TARGETOS": "linux", "TARGETARCH": "arm", "TARGETVARIANT": "v7"},
+            "app-linux-arm-v7.tgz",
+        ),
+        (
+            "app-${TARGETOS}-${TARGETARCH}${TARGETVARIANT:+-${TARGETVARIANT}}.tgz",
+            {"TARGETOS": "linux", "TARGETARCH": "amd64", "TARGETVARIANT": ""},
+            "app-linux-amd64.tgz",
+        ),
     ],
 )
 def test_expansion_matches_buildkit(word: str, env: dict[str, str], expected: str) -> None:

@@ -1,0 +1,17 @@
+# The imageaccess application image: web (gunicorn), Celery worker and beat share it.
+FROM python:3.11-slim AS app
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+    IMAGEACCESS_DATA_DIR=/var/lib/imageaccess
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY imageaccess ./imageaccess
+COPY orgs ./orgs
+COPY policies ./policies
+RUN pip install . && useradd --system --home /app imageaccess \
+    && mkdir -p /var/lib/imageaccess && chown imageaccess /var/lib/imageaccess
+COPY manage.py ./
+COPY templates ./templates
+COPY static ./static
+USER imageaccess
+EXPOSE 8000
+CMD ["gunicorn", "imageaccess.wsgi:application", "--bind", "0.0.0.0:8000"]

@@ -1,0 +1,220 @@
+"""``/v2/token``: the Docker Registry v2 token service, deciding pulls with the engine.
+
+A stock registry configured with ``auth: token`` sends every client here. Credentials are a
+username and personal access token (Basic, or the OAuth2 password form BuildKit posts);
+anonymous callers are decided as such. Only ``pull`` is ever granted. A denial is a 401 with a
+``DENIED`` error whose message the client prints (``IMAGEACCESS_REGISTRY_DENIAL=empty_grant``
+switches to the specification's empty grant instead).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.core import signing
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from orgs.models import PersonalAccessToken
+from orgs.tokens import GENERIC_FAILURE, TokenError, authenticate_token
+from policies.decisions import PolicyUnavailable, decide_images
+from policies.engine.reference import InvalidReference, parse_normalized_named
+from policies.events import RequestContext, record_decisions
+from policies.registry.jwt_tokens import Scope, ScopeError, error_body, issue_registry_token, parse_scopes
+from policies.registry.signing import signing_key
+
+_REFRESH_SALT = "imageaccess.registry.refresh"
+
+
+class TokenRequestError(Exception):
+    """A token request we refuse; carries the HTTP status and distribution error code."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> HttpResponse:
+    response = HttpResponse(orjson.dumps(body), status=status, content_type="application/json")
+    response["Cache-Control"] = "no-store"
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def _error(status: int, code: str, message: str, **headers: str) -> HttpResponse:
+    if status == 401:
+        headers.setdefault("WWW-Authenticate", 'Basic realm="imageaccess"')
+    return _json(error_body(code, message), status, headers)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: a token's user, or anonymous (all ``None``)."""
+
+    token: PersonalAccessToken | None = None
+
+    @property
+    def user_id(self) -> int | None:
+        return self.token.user_id if self.token else None
+
+    @property
+    def username(self) -> str:
+        return self.token.user.get_username() if self.token else ""
+
+
+def _basic_credentials(request: HttpRequest) -> tuple[str, str] | None:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, value = header.partition(" ")
+    if not header or scheme.lower() != "basic":
+        return None
+    try:
+        username, sep, secret = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise TokenRequestError(401, "UNAUTHORIZED", "malformed Basic credentials") from None
+    if not sep:
+        raise TokenRequestError(401, "UNAUTHORIZED", GENERIC_FAILURE)
+    return username, secret
+
+
+def _authenticate(username: str, secret: str) -> Caller:
+    try:
+        return Caller(authenticate_token(secret, username=username))
+    except TokenError as exc:
+        raise TokenRequestError(401, "UNAUTHORIZED", exc.message) from None
+
+
+def _refresh_caller(refresh_token: str) -> Caller:
+    try:
+        token_id = signing.loads(
+            refresh_token, salt=_REFRESH_SALT, max_age=settings.REGISTRY_REFRESH_TTL
+        )
+    except signing.BadSignature:
+        raise TokenRequestError(401, "UNAUTHORIZED", "invalid or expired refresh token") from None
+    token = (
+        PersonalAccessToken.objects.active().select_related("user").filter(pk=token_id).first()
+    )
+    if token is None or not token.user.is_active:
+        raise TokenRequestError(401, "UNAUTHORIZED", "the access token behind this refresh token "
+                                "is no longer valid")
+    return Caller(token)
+
+
+def _caller(request: HttpRequest, params: dict[str, str]) -> Caller:
+    if request.method == "POST":
+        grant = params.get("grant_type", "")
+        if grant == "password":
+            return _authenticate(params.get("username", ""), params.get("password", ""))
+        if grant == "refresh_token":
+            return _refresh_caller(params.get("refresh_token", ""))
+        raise TokenRequestError(
+            400, "UNSUPPORTED", "grant_type must be password or refresh_token"
+        )
+    credentials = _basic_credentials(request)
+    if credentials is None:
+        return Caller()
+    caller = _authenticate(*credentials)
+    account = params.get("account")
+    if account and account.lower() != caller.username.lower():
+        raise TokenRequestError(401, "UNAUTHORIZED", GENERIC_FAILURE)
+    return caller
+
+
+def _check_service(service: str) -> None:
+    if not service:
+        raise TokenRequestError(400, "UNSUPPORTED", "the service parameter is required")
+    allowed = settings.REGISTRY_SERVICES
+    if allowed and service not in allowed:
+        raise TokenRequestError(400, "UNSUPPORTED", f"unknown service {service!r}")
+
+
+def _image_for(scope: Scope) -> str | None:
+    """The image a repository scope pulls from the mirrored registry, or None if invalid."""
+    upstream = settings.REGISTRY_UPSTREAM
+    candidate = scope.name if upstream == "docker.io" else f"{upstream}/{scope.name}"
+    try:
+        parse_normalized_named(candidate)
+    except InvalidReference:
+        return None
+    return candidate
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def token(request: HttpRequest) -> HttpResponse:
+    """Issue a registry bearer token for the pulls the policy allows."""
+    params = request.GET.dict()
+    scope_values = request.GET.getlist("scope")
+    if request.method == "POST":
+        params.update(request.POST.dict())
+        scope_values += request.POST.getlist("scope")
+    try:
+        _check_service(params.get("service", ""))
+        caller = _caller(request, params)
+        scopes = parse_scopes(scope_values)
+        return _grant(request, caller, scopes, params)
+    except TokenRequestError as exc:
+        return _error(exc.status, exc.code, exc.message)
+    except ScopeError as exc:
+        return _error(400, "UNSUPPORTED", str(exc))
+    except PolicyUnavailable:
+        return _error(
+            503, "UNAVAILABLE", "the image access policy cannot be read right now: retry shortly",
+            **{"Retry-After": "2"},
+        )
+
+
+def _grant(
+    request: HttpRequest, caller: Caller, scopes: list[Scope], params: dict[str, str]
+) -> HttpResponse:
+    pulls: dict[str, Scope] = {}  # image -> scope asking to pull it
+    for scope in scopes:
+        if scope.type == "repository" and "pull" in scope.actions:
+            image = _image_for(scope)
+            if image is not None:
+                pulls[image] = scope
+    access: list[dict[str, Any]] = []
+    if pulls:
+        outcomes = decide_images(
+            list(pulls), user_id=caller.user_id, named_orgs=settings.REGISTRY_ORGS or None
+        )
+        record_decisions(
+            outcomes,
+            RequestContext(
+                enforcer="registry",
+                user_id=caller.user_id,
+                username=caller.username,
+                token_id=caller.token.pk if caller.token else None,
+                client_address=request.META.get("REMOTE_ADDR") or None,
+                user_agent=request.META.get("HTTP_USER_AGENT", ""),
+            ),
+        )
+        denied = [o for o in outcomes if o.decision is not None and not o.decision.allowed]
+        if denied and settings.REGISTRY_DENIAL == "message":
+            assert denied[0].decision is not None
+            return _error(401, "DENIED", denied[0].decision.reason)
+        for outcome in outcomes:
+            if outcome.decision is not None and outcome.decision.allowed:
+                scope = pulls[outcome.image]
+                access.append(
+                    Scope(scope.type, scope.name, ("pull",), scope.resource_class).to_access()
+                )
+    body = issue_registry_token(
+        key=signing_key(),
+        issuer=settings.REGISTRY_ISSUER,
+        service=params["service"],
+        subject=caller.username,
+        access=access,
+        ttl=settings.REGISTRY_TOKEN_TTL,
+    )
+    if caller.token is not None and (
+        params.get("offline_token") == "true" or request.method == "POST"
+    ):
+        body["refresh_token"] = signing.dumps(caller.token.pk, salt=_REFRESH_SALT)
+    return _json(body)

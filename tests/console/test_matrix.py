@@ -1,0 +1,299 @@
+"""The role matrix: every console URL, GET and POST, for every role.
+
+anonymous -> sign-in redirect; outsider (charlie, a member of globex only) -> 404; member and
+editor -> read-only (200) or 403 on writes; owner -> allowed. Every response that is not an
+allowed change must leave the database exactly as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from orgs.models import (
+    ActivityLog,
+    Invitation,
+    Membership,
+    Organization,
+    PersonalAccessToken,
+)
+from policies.models import ImageAccessPolicy, RepositoryException
+from tests.console.conftest import World, client_for
+
+ROLES = ("anonymous", "outsider", "member", "editor", "owner")
+USER_OF_ROLE = {"outsider": "charlie", "member": "mike", "editor": "erin", "owner": "olivia"}
+SIGNED_IN = frozenset({"outsider", "member", "editor", "owner"})
+
+# Page URLs outside the console: the API, the registry, Django admin, allauth, probes.
+EXCLUDED_PREFIXES = ("api/", "v2/", "admin/", "accounts/", "static/", "healthz", "readyz")
+
+OK, FOUND = HTTPStatus.OK, HTTPStatus.FOUND
+FORBIDDEN, NOT_FOUND = HTTPStatus.FORBIDDEN, HTTPStatus.NOT_FOUND
+NOT_ALLOWED = HTTPStatus.METHOD_NOT_ALLOWED
+
+
+@dataclass(frozen=True)
+class Row:
+    """Expected status per role for one (URL name, method); ``changes``: roles that change data."""
+
+    name: str
+    method: str
+    expect: dict[str, HTTPStatus]
+    changes: frozenset[str] = frozenset()
+    data: dict[str, str] = field(default_factory=dict)
+    login_required: bool = True
+
+
+def org_row(
+    name: str,
+    method: str,
+    *,
+    member: HTTPStatus,
+    owner: HTTPStatus,
+    editor: HTTPStatus | None = None,
+    changes: frozenset[str] = frozenset(),
+    data: dict[str, str] | None = None,
+) -> Row:
+    """A row for a page under ``/orgs/<slug>/``: anonymous redirect, outsider 404."""
+    return Row(
+        name,
+        method,
+        {
+            "anonymous": FOUND,
+            "outsider": NOT_FOUND,
+            "member": member,
+            "editor": member if editor is None else editor,
+            "owner": owner,
+        },
+        changes,
+        data or {},
+    )
+
+
+def user_row(
+    name: str,
+    method: str,
+    status: HTTPStatus,
+    *,
+    changes: frozenset[str] = frozenset(),
+    data: dict[str, str] | None = None,
+) -> Row:
+    """A row for a page every signed-in user may open."""
+    expect = {role: status for role in SIGNED_IN} | {"anonymous": FOUND}
+    return Row(name, method, expect, changes, data or {})
+
+
+OWNER_ONLY = frozenset({"owner"})
+MATRIX: list[Row] = [
+    Row("root", "GET", dict.fromkeys(ROLES, FOUND), login_required=False),
+    Row("root", "POST", dict.fromkeys(ROLES, FOUND), login_required=False),
+    user_row("orgs:list", "GET", OK),
+    user_row(
+        "orgs:list",
+        "POST",
+        FOUND,
+        changes=SIGNED_IN,
+        data={"name": "New Co", "slug": "newco", "plan": "business"},
+    ),
+    org_row("orgs:home", "GET", member=OK, owner=OK),
+    org_row("orgs:home", "POST", member=NOT_ALLOWED, owner=NOT_ALLOWED),
+    org_row("policies:image-access", "GET", member=OK, owner=OK),
+    org_row(
+        "policies:image-access",
+        "POST",
+        member=FORBIDDEN,
+        owner=FOUND,
+        changes=OWNER_ONLY,
+        data={"enabled": "on", "allow_community": "on", "allow_official": "on"},
+    ),
+    org_row("policies:exceptions", "GET", member=OK, owner=OK),
+    org_row(
+        "policies:exceptions",
+        "POST",
+        member=FORBIDDEN,
+        owner=FOUND,
+        changes=OWNER_ONLY,
+        data={"repository": "grafana/*", "reason": "dashboards"},
+    ),
+    org_row("policies:exception-remove", "GET", member=NOT_ALLOWED, owner=NOT_ALLOWED),
+    org_row(
+        "policies:exception-remove", "POST", member=FORBIDDEN, owner=FOUND, changes=OWNER_ONLY
+    ),
+    org_row("orgs:members", "GET", member=OK, owner=OK),
+    org_row(
+        "orgs:members",
+        "POST",
+        member=FORBIDDEN,
+        owner=FOUND,
+        changes=OWNER_ONLY,
+        data={"invitee": "someone@example.com", "role": "editor"},
+    ),
+    org_row("orgs:member-role", "GET", member=NOT_ALLOWED, owner=NOT_ALLOWED),
+    org_row(
+        "orgs:member-role",
+        "POST",
+        member=FORBIDDEN,
+        owner=FOUND,
+        changes=OWNER_ONLY,
+        data={"role": "editor"},
+    ),
+    org_row("orgs:member-remove", "GET", member=NOT_ALLOWED, owner=NOT_ALLOWED),
+    org_row("orgs:member-remove", "POST", member=FORBIDDEN, owner=FOUND, changes=OWNER_ONLY),
+    org_row("orgs:leave", "GET", member=NOT_ALLOWED, owner=NOT_ALLOWED),
+    # Members and editors may leave; olivia is acme's last owner, so she may not.
+    org_row(
+        "orgs:leave", "POST", member=FOUND, owner=FOUND, changes=frozenset({"member", "editor"})
+    ),
+    org_row("orgs:invitation-resend", "GET", member=NOT_ALLOWED, owner=NOT_ALLOWED),
+    org_row(
+        "orgs:invitation-resend", "POST", member=FORBIDDEN, owner=FOUND, changes=OWNER_ONLY
+    ),
+    org_row("orgs:invitation-cancel", "GET", member=NOT_ALLOWED, owner=NOT_ALLOWED),
+    org_row(
+        "orgs:invitation-cancel", "POST", member=FORBIDDEN, owner=FOUND, changes=OWNER_ONLY
+    ),
+    org_row("orgs:activity", "GET", member=FORBIDDEN, owner=OK),
+    org_row("orgs:activity", "POST", member=FORBIDDEN, owner=NOT_ALLOWED),
+    user_row("tokens", "GET", OK),
+    user_row(
+        "tokens",
+        "POST",
+        OK,
+        changes=SIGNED_IN,
+        data={"name": "ci", "scope": "read", "expiry": "30"},
+    ),
+    user_row("token-revoke", "GET", NOT_ALLOWED),
+    # The token is mike's: anyone else gets 404, as if it did not exist.
+    Row(
+        "token-revoke",
+        "POST",
+        {
+            "anonymous": FOUND,
+            "outsider": NOT_FOUND,
+            "member": FOUND,
+            "editor": NOT_FOUND,
+            "owner": NOT_FOUND,
+        },
+        changes=frozenset({"member"}),
+    ),
+    # Addressed to newcomer@example.com: everyone may look, nobody in the cast may use it.
+    user_row("invitation", "GET", OK),
+    user_row("invitation", "POST", FOUND, data={"action": "accept"}),
+]
+
+
+def url_for(name: str, world: World) -> str:
+    """The URL of ``name`` pointing at the world's objects (acme for org pages)."""
+    kwargs: dict[str, Any] = {}
+    if name.startswith(("orgs:", "policies:")) and name != "orgs:list":
+        kwargs["slug"] = "acme"
+    pk_of: dict[str, Callable[[World], int]] = {
+        "policies:exception-remove": lambda w: w.exception.pk,
+        "orgs:member-role": lambda w: w.mike_membership.pk,
+        "orgs:member-remove": lambda w: w.mike_membership.pk,
+        "orgs:invitation-resend": lambda w: w.invitation.pk,
+        "orgs:invitation-cancel": lambda w: w.invitation.pk,
+        "token-revoke": lambda w: w.mike_token.pk,
+    }
+    if name in pk_of:
+        kwargs["pk"] = pk_of[name](world)
+    if name == "invitation":
+        kwargs["secret"] = world.invitation_secret
+    return reverse(name, kwargs=kwargs)
+
+
+def fingerprint() -> tuple[Any, ...]:
+    """Everything a console page can change."""
+    return (
+        ActivityLog.objects.count(),
+        list(Organization.objects.order_by("pk").values_list("pk", "slug", "plan")),
+        list(Membership.objects.order_by("pk").values_list("pk", "org_id", "user_id", "role")),
+        list(
+            Invitation.objects.order_by("pk").values_list(
+                "pk", "token_hash", "expires_at", "accepted_at", "declined_at", "cancelled_at"
+            )
+        ),
+        list(RepositoryException.objects.order_by("pk").values_list("pk", "namespace", "name")),
+        list(
+            ImageAccessPolicy.objects.order_by("pk").values_list(
+                "pk", *ImageAccessPolicy.SETTINGS, "version"
+            )
+        ),
+        list(PersonalAccessToken.objects.order_by("pk").values_list("pk", "revoked_at")),
+    )
+
+
+def _cases() -> Iterator[Any]:
+    for row in MATRIX:
+        for role in ROLES:
+            yield pytest.param(row, role, id=f"{row.name}-{row.method}-{role}")
+
+
+@pytest.mark.parametrize(("row", "role"), list(_cases()))
+def test_role_matrix(world: World, row: Row, role: str) -> None:
+    client = client_for(world.user(USER_OF_ROLE[role]) if role in SIGNED_IN else None)
+    url = url_for(row.name, world)
+    before = fingerprint()
+
+    if row.method == "GET":
+        response = client.get(url)
+    else:
+        response = client.post(url, row.data)
+
+    assert response.status_code == row.expect[role], (
+        f"{row.method} {url} as {role}: {response.status_code}"
+    )
+    if role == "anonymous" and row.login_required:
+        assert response["Location"].startswith(reverse("account_login") + "?next=")
+    if role in row.changes:
+        assert fingerprint() != before, f"{row.method} {url} as {role} should change data"
+    else:
+        assert fingerprint() == before, f"{row.method} {url} as {role} changed data"
+
+
+def _page_patterns(
+    patterns: list[Any], prefix: str = "", namespaces: tuple[str, ...] = ()
+) -> Iterator[tuple[str, str | None]]:
+    for pattern in patterns:
+        route = prefix + str(pattern.pattern).lstrip("^")
+        if isinstance(pattern, URLResolver):
+            inner = (*namespaces, pattern.namespace) if pattern.namespace else namespaces
+            yield from _page_patterns(pattern.url_patterns, route, inner)
+        elif isinstance(pattern, URLPattern):
+            name = ":".join((*namespaces, pattern.name)) if pattern.name else None
+            yield route, name
+
+
+def console_url_names() -> dict[str, str]:
+    """URL name -> route of every page URL the resolver knows, outside the excluded areas."""
+    found: dict[str, str] = {}
+    for route, name in _page_patterns(get_resolver().url_patterns):
+        if route.startswith(EXCLUDED_PREFIXES):
+            continue
+        assert name is not None, f"page URL {route!r} has no name, so the matrix cannot list it"
+        found[name] = route
+    return found
+
+
+def test_every_console_url_has_matrix_rows_for_get_and_post() -> None:
+    covered = {(row.name, row.method) for row in MATRIX}
+    names = console_url_names()
+    missing = sorted(
+        f"{name} ({route}) {method}"
+        for name, route in names.items()
+        for method in ("GET", "POST")
+        if (name, method) not in covered
+    )
+    assert not missing, "add role-matrix rows for: " + ", ".join(missing)
+    # The matrix must not keep rows for URLs that no longer exist either.
+    assert {row.name for row in MATRIX} <= set(names)
+
+
+def test_matrix_rows_name_every_role() -> None:
+    for row in MATRIX:
+        assert set(row.expect) == set(ROLES), row.name
