@@ -136,8 +136,9 @@ def _check_service(service: str) -> None:
 
 def _image_for(scope: Scope) -> str | None:
     """The image a repository scope pulls from the mirrored registry, or None if invalid."""
-    upstream = settings.REGISTRY_UPSTREAM
-    candidate = scope.name if upstream == "docker.io" else f"{upstream}/{scope.name}"
+    # The name is a path on the mirrored registry, never a host: "UPPER/x" or "ghcr.io/x" must
+    # not parse as another registry (which the policy does not govern).
+    candidate = f"{settings.REGISTRY_UPSTREAM}/{scope.name}"
     try:
         parse_normalized_named(candidate)
     except InvalidReference:

@@ -281,11 +281,26 @@ def test_bad_requests_get_400(client: Client, db: None, params: dict[str, str], 
 def test_repository_that_is_not_a_reference_is_never_granted(
     tokens: dict[str, str], client: Client
 ) -> None:
-    response = get(client, "repository:UPPER/case:pull", auth=basic("mike", tokens["mike"]))
-    if response.status_code == HTTPStatus.OK:
-        assert claims(response)["access"] == []
-    else:
-        assert response.status_code == HTTPStatus.BAD_REQUEST
+    # Read as a host, "UPPER" or "ghcr.io" would make these other registries, not governed.
+    for scope in ("repository:UPPER/case:pull", "repository:localhost:5000/x:pull"):
+        response = get(client, scope, auth=basic("mike", tokens["mike"]))
+        if response.status_code == HTTPStatus.OK:
+            assert claims(response)["access"] == [], scope
+        else:
+            assert response.status_code == HTTPStatus.BAD_REQUEST, scope
+
+
+def test_mirror_paths_are_docker_hub_repositories(
+    acme_on: None, tokens: dict[str, str], client: Client
+) -> None:
+    response = get(client, "repository:someuser/x:pull", auth=basic("mike", tokens["mike"]))
+    assert response.status_code == HTTPStatus.UNAUTHORIZED
+    spelled_as_host = get(
+        client, "repository:ghcr.io/someuser/x:pull", auth=basic("mike", tokens["mike"])
+    )
+    assert spelled_as_host.json()["errors"][0]["code"] == "DENIED"
+    single = get(client, "repository:nginx:pull", auth=basic("mike", tokens["mike"]))
+    assert claims(single)["access"][0]["name"] == "nginx"
 
 
 def test_unknown_service_is_refused_when_services_are_restricted(
