@@ -264,8 +264,13 @@ def registry_config_yaml(
     storage_dir: Path,
     proxy_remoteurl: str | None = None,
     token_auth: TokenAuth | None = None,
+    auth_yaml: str | None = None,
 ) -> str:
-    """Return a docker-registry ``config.yml`` listening on 127.0.0.1:``port``."""
+    """Return a docker-registry ``config.yml`` listening on 127.0.0.1:``port``.
+
+    ``auth_yaml`` is a top-level ``auth:`` block used verbatim (e.g. what ``manage.py
+    registry_config`` prints); it replaces ``token_auth``.
+    """
     lines = [
         "version: 0.1",
         "log:",
@@ -282,7 +287,9 @@ def registry_config_yaml(
     ]
     if proxy_remoteurl:
         lines += ["proxy:", f"  remoteurl: {_yaml_str(proxy_remoteurl)}"]
-    if token_auth:
+    if auth_yaml:
+        lines += auth_yaml.strip("\n").splitlines()
+    elif token_auth:
         lines += [
             "auth:",
             "  token:",
@@ -302,10 +309,12 @@ def run_registry(
     token_auth: TokenAuth | None = None,
     port: int | None = None,
     timeout: float = DEFAULT_START_TIMEOUT,
+    auth_yaml: str | None = None,
 ) -> Iterator[Registry]:
     """Start ``docker-registry serve`` with storage under ``workdir``; stop it on exit.
 
-    ``proxy_remoteurl`` makes it a pull-through mirror; ``token_auth`` enables ``auth: token``.
+    ``proxy_remoteurl`` makes it a pull-through mirror; ``token_auth`` enables ``auth: token``
+    (or ``auth_yaml``, an ``auth:`` block put in the config verbatim).
     Waits until ``/v2/`` answers (200 without auth, 401 with token auth).
     """
     binary = require_program("docker-registry")
@@ -322,6 +331,7 @@ def run_registry(
                 storage_dir=root / "storage",
                 proxy_remoteurl=proxy_remoteurl,
                 token_auth=token_auth,
+                auth_yaml=auth_yaml,
             )
         )
         log_path = root / f"registry-{attempt}.log"

@@ -1,0 +1,427 @@
+"""Run imageaccess as a real server process (gunicorn) for end-to-end tests.
+
+The served app is independent of pytest-django's test database and settings: it runs in child
+processes with its own environment.
+
+- Database: with ``DATABASE_URL`` naming PostgreSQL in the environment (CI), a fresh database
+  ``imageaccess_e2e_<random>`` is created on that server and dropped afterwards; otherwise a
+  SQLite file in a temporary data directory.
+- ``IMAGEACCESS_DATA_DIR`` is a temporary directory, so the registry signing key is private to
+  the run.
+- ``REDIS_URL``, when set, is passed on with another database number (``n + 1`` modulo 16), so
+  the server's cache never shares keys with the test session's.
+- Production settings: ``DJANGO_DEBUG=0`` with a throw-away secret key and token pepper, and
+  ``IMAGEACCESS_SSL_REDIRECT=0`` because everything is plain HTTP on 127.0.0.1.
+
+Nothing here imports ``django.db``: the tests talk to the server over HTTP and run
+``manage.py`` in child processes against the same database and environment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.e2e import harness
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+LOCALHOST = harness.LOCALHOST
+START_TIMEOUT = 30.0
+MANAGE_TIMEOUT = 120.0
+# Variables of the developer's shell or CI that must not leak into the served app.
+_DROPPED_PREFIXES = ("IMAGEACCESS_", "DJANGO_", "DATABASE_", "REDIS_URL", "WEB_CONCURRENCY")
+
+
+def gunicorn_program() -> str:
+    """gunicorn from the virtualenv running the tests, else from ``PATH``."""
+    beside = Path(sys.executable).parent / "gunicorn"
+    if os.access(beside, os.X_OK):
+        return str(beside)
+    return harness.require_program("gunicorn")
+
+
+# --------------------------------------------------------------------------------------------
+# Databases
+
+
+@dataclass
+class Database:
+    """Where the served app keeps its data; ``url`` is None for SQLite in the data dir."""
+
+    url: str | None
+    admin_url: str | None = None
+    name: str | None = None
+
+    @classmethod
+    def create(cls, source_url: str | None) -> Database:
+        """A fresh PostgreSQL database on ``source_url``'s server, or SQLite when not PG."""
+        if not source_url or urllib.parse.urlsplit(source_url).scheme not in (
+            "postgres",
+            "postgresql",
+        ):
+            return cls(url=None)
+        import psycopg  # the app's own driver; imported here so SQLite runs never need it
+
+        name = f"imageaccess_e2e_{secrets.token_hex(6)}"
+        parts = urllib.parse.urlsplit(source_url)
+        with psycopg.connect(_libpq_url(source_url), autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+        return cls(url=url, admin_url=source_url, name=name)
+
+    def drop(self) -> None:
+        """Drop the PostgreSQL database (connections still open are terminated)."""
+        if self.admin_url is None or self.name is None:
+            return
+        import psycopg
+
+        with psycopg.connect(
+            _libpq_url(self.admin_url), autocommit=True, connect_timeout=5
+        ) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+    @property
+    def description(self) -> str:
+        return f"PostgreSQL database {self.name}" if self.name else "SQLite in the data directory"
+
+
+def _libpq_url(url: str) -> str:
+    # libpq accepts postgres:// and postgresql:// but not dj-database-url's extra schemes.
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(scheme="postgresql"))
+
+
+def _separate_redis_db(url: str) -> str:
+    """The same Redis server, another database number than ``url``'s."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "unix":
+        query = dict(urllib.parse.parse_qsl(parts.query))
+        current = int(query.get("db", "0") or 0)
+        query["db"] = str((current + 1) % 16)
+        return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+    match = re.fullmatch(r"/?(\d*)", parts.path or "")
+    current = int(match.group(1)) if match and match.group(1) else 0
+    return urllib.parse.urlunsplit(parts._replace(path=f"/{(current + 1) % 16}"))
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP
+
+
+@dataclass(frozen=True)
+class Response:
+    """An HTTP answer from the served app."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def http_request(
+    method: str,
+    url: str,
+    *,
+    body: Any = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 10.0,
+) -> Response:
+    """One request; JSON-encodes ``body``; never raises for HTTP error statuses."""
+    data = None
+    all_headers = {"Accept": "application/json", **(headers or {})}
+    if body is not None:
+        data = json.dumps(body).encode()
+        all_headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(url, data=data, method=method, headers=all_headers)  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 (loopback)
+            return Response(resp.status, dict(resp.headers.items()), resp.read())
+    except urllib.error.HTTPError as exc:
+        return Response(exc.code, dict(exc.headers.items()), exc.read())
+
+
+# --------------------------------------------------------------------------------------------
+# gunicorn
+
+
+@dataclass
+class Server:
+    """One running gunicorn serving the app."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{LOCALHOST}:{self.port}"
+
+    @property
+    def token_url(self) -> str:
+        """The registry realm: ``/v2/token`` on this server."""
+        return f"{self.base_url}/v2/token"
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def _start_gunicorn(
+    env: Mapping[str, str], workdir: Path, *, workers: int, label: str
+) -> Server:
+    binary = gunicorn_program()
+    last_error = ""
+    for attempt in range(3):  # a port that was free a moment ago may be taken meanwhile
+        port = harness.free_port()
+        log_path = workdir / f"gunicorn-{label}-{attempt}.log"
+        argv = [
+            binary,
+            "imageaccess.wsgi:application",
+            "--bind",
+            f"{LOCALHOST}:{port}",
+            "--workers",
+            str(workers),
+            "--timeout",
+            "30",
+            "--graceful-timeout",
+            "5",
+            "--access-logfile",
+            "-",
+            "--error-logfile",
+            "-",
+        ]
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=dict(env),
+                cwd=BASE_DIR,
+                start_new_session=True,  # its own process group, stopped by pid
+            )
+        server = Server(port, proc, log_path)
+        try:
+            _wait_healthy(server, START_TIMEOUT)
+            return server
+        except (RuntimeError, TimeoutError) as exc:
+            harness.stop_process(proc)
+            last_error = str(exc)
+            if "Address already in use" in server.logs():
+                continue
+            raise
+    raise RuntimeError(f"gunicorn did not start: {last_error}")
+
+
+def _wait_healthy(server: Server, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(
+                f"gunicorn exited with {server.process.returncode}:\n{server.logs()[-4000:]}"
+            )
+        try:
+            response = http_request("GET", f"{server.base_url}/healthz", timeout=2.0)
+            if response.status == 200:
+                return
+            last = f"status {response.status}"
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.1)
+    raise TimeoutError(f"/healthz not ready after {timeout}s ({last}):\n{server.logs()[-4000:]}")
+
+
+# --------------------------------------------------------------------------------------------
+# The served app
+
+
+@dataclass
+class ServedApp:
+    """The app served by gunicorn, its environment, and the demo data it was seeded with."""
+
+    workdir: Path
+    env: dict[str, str]
+    database: Database
+    server: Server
+    seed: dict[str, Any]
+    extra_servers: list[Server] = field(default_factory=list)
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    @property
+    def token_url(self) -> str:
+        return self.server.token_url
+
+    def token(self, username: str) -> str:
+        """The demo personal access token ``seed_demo`` minted for ``username``."""
+        return str(self.seed["users"][username]["token"])
+
+    def password(self, username: str) -> str:
+        return str(self.seed["users"][username]["password"])
+
+    def creds(self, username: str) -> str:
+        """``username:PAT`` as skopeo's ``--src-creds`` wants it."""
+        return f"{username}:{self.token(username)}"
+
+    # -- manage.py -----------------------------------------------------------------------------
+
+    def manage(
+        self,
+        *args: str,
+        timeout: float = MANAGE_TIMEOUT,
+        env: Mapping[str, str] | None = None,
+    ) -> harness.CommandResult:
+        """Run ``manage.py ARGS`` against the served app's database and environment."""
+        return run_manage({**self.env, **(env or {})}, *args, timeout=timeout)
+
+    def manage_ok(self, *args: str, **kwargs: Any) -> str:
+        """:meth:`manage`, failing loudly on a non-zero exit; returns stdout+stderr."""
+        return _checked(self.manage(*args, **kwargs))
+
+    def shell_json(self, code: str) -> Any:
+        """Run ``code`` in ``manage.py shell``; it must ``print(json.dumps(...))`` last."""
+        output = self.manage_ok("shell", "-c", code)
+        return json.loads(output.strip().splitlines()[-1])
+
+    # -- HTTP ------------------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        """``METHOD base_url + path``, with ``Authorization: Bearer TOKEN`` if given."""
+        all_headers = dict(headers or {})
+        if token is not None:
+            all_headers["Authorization"] = f"Bearer {token}"
+        return http_request(method, f"{self.base_url}{path}", body=body, headers=all_headers)
+
+    def patch_policy(self, org: str = "acme", *, as_user: str = "olivia", **changes: Any) -> Any:
+        """``PATCH /api/v1/orgs/ORG/image-access`` with ``as_user``'s token; returns the policy."""
+        response = self.request(
+            "PATCH", f"/api/v1/orgs/{org}/image-access", token=self.token(as_user), body=changes
+        )
+        if response.status != 200:
+            raise AssertionError(
+                f"PATCH image-access {changes} -> {response.status}: {response.body!r}"
+            )
+        return response.json()
+
+    # -- more servers ----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def another_server(self, workers: int = 1, **env: str) -> Iterator[Server]:
+        """A second gunicorn on the same database and data dir with ``env`` changed.
+
+        For settings read at start-up (e.g. ``IMAGEACCESS_REGISTRY_ORGS``). Stopped on exit.
+        """
+        server = _start_gunicorn(
+            {**self.env, **env},
+            self.workdir,
+            workers=workers,
+            label=f"extra{len(self.extra_servers)}",
+        )
+        self.extra_servers.append(server)
+        try:
+            yield server
+        finally:
+            harness.stop_process(server.process)
+
+
+def run_manage(
+    env: Mapping[str, str], *args: str, timeout: float = MANAGE_TIMEOUT
+) -> harness.CommandResult:
+    """``python manage.py ARGS`` in a child process with exactly ``env``."""
+    return harness.run_command(
+        [sys.executable, str(BASE_DIR / "manage.py"), *args], timeout=timeout, env=env, cwd=BASE_DIR
+    )
+
+
+def _checked(result: harness.CommandResult) -> str:
+    if not result.ok:
+        raise AssertionError(f"manage.py failed:\n{result}")
+    return result.output
+
+
+def parse_json_output(output: str) -> Any:
+    """The first JSON object in a command's output (warnings may precede it)."""
+    return json.JSONDecoder().raw_decode(output[output.index("{") :])[0]
+
+
+def app_environment(
+    data_dir: Path, database: Database, base_env: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The served app's environment: the parent's, minus app settings, plus ours."""
+    source = dict(os.environ if base_env is None else base_env)
+    env = {k: v for k, v in source.items() if not k.startswith(_DROPPED_PREFIXES)}
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "imageaccess.settings",
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
+            "DJANGO_ALLOWED_HOSTS": f"{LOCALHOST},localhost",
+            "IMAGEACCESS_TOKEN_PEPPERS": f"e2e:{secrets.token_urlsafe(32)}",
+            "IMAGEACCESS_SSL_REDIRECT": "0",
+            "IMAGEACCESS_HSTS_SECONDS": "0",
+            "IMAGEACCESS_DATA_DIR": str(data_dir),
+            "IMAGEACCESS_LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    if database.url:
+        env["DATABASE_URL"] = database.url
+    redis_url = source.get("REDIS_URL")
+    if redis_url:
+        env["REDIS_URL"] = _separate_redis_db(redis_url)
+    return env
+
+
+@contextlib.contextmanager
+def serve_app(*, workers: int = 2) -> Iterator[ServedApp]:
+    """Create a database, migrate, seed the demo data, serve with gunicorn; tear all down."""
+    gunicorn_program()  # fail (CI) or skip early when gunicorn is missing
+    workdir = Path(tempfile.mkdtemp(prefix="ia-served-"))
+    data_dir = workdir / "data"
+    data_dir.mkdir()
+    database = Database.create(os.environ.get("DATABASE_URL"))
+    app: ServedApp | None = None
+    server: Server | None = None
+    try:
+        env = app_environment(data_dir, database)
+        _checked(run_manage(env, "migrate", "--noinput", "-v0"))
+        seed = parse_json_output(_checked(run_manage(env, "seed_demo", "--json")))
+        server = _start_gunicorn(env, workdir, workers=workers, label="main")
+        app = ServedApp(workdir, env, database, server, seed)
+        yield app
+    finally:
+        if server is not None:
+            harness.stop_process(server.process)
+        for extra in app.extra_servers if app else []:
+            harness.stop_process(extra.process)
+        try:
+            database.drop()
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
