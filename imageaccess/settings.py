@@ -212,6 +212,25 @@ REGISTRY_DENIAL = env.choice("IMAGEACCESS_REGISTRY_DENIAL", "message", ("message
 REGISTRY_TOKEN_TTL = env.int("IMAGEACCESS_REGISTRY_TOKEN_TTL", 300, minimum=30)
 REGISTRY_REFRESH_TTL = env.int("IMAGEACCESS_REGISTRY_REFRESH_TTL", 86400, minimum=60)
 
+# --- Decision events ------------------------------------------------------------------------
+EVENT_STREAM = "imageaccess:decision-events"
+EVENT_GROUP = "imageaccess-db"
+EVENT_BATCH_SIZE = env.int("IMAGEACCESS_EVENT_BATCH_SIZE", 500, minimum=1)
+EVENT_CLAIM_IDLE_SECONDS = env.int("IMAGEACCESS_EVENT_CLAIM_IDLE_SECONDS", 30, minimum=1)
+EVENT_RETENTION_DAYS = env.int("IMAGEACCESS_EVENT_RETENTION_DAYS", 90, minimum=1)
+EVENT_DRAIN_INTERVAL = env.int("IMAGEACCESS_EVENT_DRAIN_INTERVAL", 2, minimum=1)
+CELERY_BEAT_SCHEDULE = {
+    "drain-decision-events": {
+        "task": "policies.tasks.drain_decision_events",
+        "schedule": float(EVENT_DRAIN_INTERVAL),
+        "options": {"expires": float(EVENT_DRAIN_INTERVAL) * 5},
+    },
+    "roll-up-and-purge-events": {
+        "task": "policies.tasks.roll_up_and_purge_events",
+        "schedule": 300.0,
+    },
+}
+
 # --- Internationalization, static ----------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -10,8 +10,6 @@ from orgs import views
 
 urlpatterns = [
     path("settings/tokens/", views.TokensView.as_view(), name="tokens"),
-    path(
-        "settings/tokens/<int:pk>/revoke/", views.TokenRevokeView.as_view(), name="token-revoke"
-    ),
+    path("settings/tokens/<int:pk>/revoke/", views.TokenRevokeView.as_view(), name="token-revoke"),
     path("invitations/<str:secret>/", views.InvitationView.as_view(), name="invitation"),
 ]

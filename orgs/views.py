@@ -210,7 +210,9 @@ class MemberRoleView(OrgActionView):
     """POST: change one member's role (owners; the role rules live in the service)."""
 
     def post(self, request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-        target = get_object_or_404(Membership.objects.for_org(self.org).select_related("user"), pk=pk)
+        target = get_object_or_404(
+            Membership.objects.for_org(self.org).select_related("user"), pk=pk
+        )
         form = RoleForm(request.POST)
         if not form.is_valid():
             messages.error(request, "Choose a role: member, editor or owner.")
@@ -231,7 +233,9 @@ class MemberRemoveView(OrgActionView):
     """POST: remove a member (owners)."""
 
     def post(self, request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-        target = get_object_or_404(Membership.objects.for_org(self.org).select_related("user"), pk=pk)
+        target = get_object_or_404(
+            Membership.objects.for_org(self.org).select_related("user"), pk=pk
+        )
         try:
             remove_member(actor=self.membership, target=target)
         except MembershipError as exc:
@@ -455,9 +459,7 @@ class ActivityView(ConsoleMixin, ListView):
                 _csv_rows(self.get_queryset().iterator(chunk_size=500)),
                 content_type="text/csv; charset=utf-8",
             )
-            response["Content-Disposition"] = (
-                f'attachment; filename="{self.org.slug}-activity.csv"'
-            )
+            response["Content-Disposition"] = f'attachment; filename="{self.org.slug}-activity.csv"'
             return response  # type: ignore[return-value]
         return super().get(request, *args, **kwargs)
 
@@ -467,4 +469,3 @@ class ActivityView(ConsoleMixin, ListView):
         for entry in context["entries"]:
             entry.changes = _changes(entry)
         return context
-

@@ -33,8 +33,7 @@ class ImageAccessForm(forms.Form):
     allow_verified_publisher = forms.BooleanField(
         required=False,
         label="Docker Verified Publisher images",
-        help_text="Images from commercial vendors whose Docker Hub namespace Docker has "
-        "verified.",
+        help_text="Images from commercial vendors whose Docker Hub namespace Docker has verified.",
     )
     allow_official = forms.BooleanField(
         required=False,

@@ -162,3 +162,86 @@ class DecisionEvent(models.Model):
     def __str__(self) -> str:
         outcome = "allowed" if self.allowed else "denied"
         return f"{self.image} {outcome} for {self.username or 'anonymous'}"
+
+
+class Outcome(models.TextChoices):
+    """What happened to a pull, as the Usage page counts it."""
+
+    ALLOWED = "allowed"
+    DENIED = "denied"
+    WOULD_DENY = "would_deny"
+
+
+class DailyUsage(models.Model):
+    """Decision counts per day, organization, category, repository, user and outcome."""
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="daily_usage")
+    day = models.DateField()
+    category = models.CharField(max_length=32)
+    repository = models.CharField(max_length=255, blank=True)
+    username = models.CharField(max_length=150, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    count = models.PositiveIntegerField()
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        indexes: ClassVar = [models.Index(fields=["org", "day"])]
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["org", "day", "category", "repository", "username", "outcome"],
+                name="daily_usage_unique_bucket",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.org} {self.day} {self.repository} {self.outcome}: {self.count}"
+
+
+class RollupState(models.Model):
+    """Single row: the first day the next rollup must recompute."""
+
+    next_day = models.DateField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"rollups from {self.next_day}"
+
+
+class AccessRequest(models.Model):
+    """A member's request for a repository, a namespace or an image type."""
+
+    class Kind(models.TextChoices):
+        REPOSITORY = "repository"
+        NAMESPACE = "namespace"
+        IMAGE_TYPE = "image_type"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        APPROVED = "approved"
+        DECLINED = "declined"
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="access_requests")
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_requests"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    value = models.CharField(max_length=255, help_text="ns/name, ns, or an image type")
+    justification = models.TextField(max_length=2000)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    comment = models.TextField(max_length=2000, blank=True)
+    exception = models.ForeignKey(
+        RepositoryException, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering: ClassVar = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.requester} asks for {self.kind} {self.value}"

@@ -37,6 +37,7 @@ class Decision:
     reason: str
     scope: Scope = Scope.GOVERNED
     org: str | None = None
+    org_id: int | None = None
     policy_version: int | None = None
     would_deny: bool = False
     exception_id: int | None = None
@@ -78,7 +79,7 @@ def decide_for_org(
     """Apply one organization's policy to ``reference`` for ``user_id``."""
     classification = classify(reference, org_namespaces=org.namespaces, catalog=catalog)
     category = classification.category
-    common = {"org": org.slug, "policy_version": org.policy.version}
+    common = {"org": org.slug, "org_id": org.id, "policy_version": org.policy.version}
     if category is Category.OTHER_REGISTRY:
         return Decision(
             reference, classification, True, "not a Docker Hub image: not governed",
@@ -149,7 +150,8 @@ def decide(
             if org.enforce_sign_in:
                 return Decision(
                     reference, unaffiliated, False, sign_in_reason(org.slug),
-                    org=org.slug, policy_version=org.policy.version, sign_in_required=True,
+                    org=org.slug, org_id=org.id, policy_version=org.policy.version,
+                    sign_in_required=True,
                 )
         return Decision(reference, unaffiliated, True, "no organization's policy applies")
 

@@ -43,9 +43,11 @@ def test_owner_turns_on_image_access_and_allows_community_images(
     message = page.locator(".message.success")
     message.wait_for()
     assert message.inner_text() == "Saved: image access turned on; community images allowed."
-    assert page.is_checked("#id_enabled") and page.is_checked("#id_allow_community")
+    assert page.is_checked("#id_enabled")
+    assert page.is_checked("#id_allow_community")
     policy = acme_policy()
-    assert policy.enabled and policy.allow_community
+    assert policy.enabled
+    assert policy.allow_community
     assert "Last changed by olivia" in page.inner_text("#last-changed")
     page.screenshot(path=str(SCREENSHOTS / "image-access-owner.png"), full_page=True)
 
@@ -60,7 +62,8 @@ def test_member_sees_the_same_settings_read_only(browser_page: BrowserPage, cast
 
     for control in POLICY_CONTROLS:
         assert page.is_disabled(control), control
-    assert page.is_checked("#id_enabled") and page.is_checked("#id_allow_community")
+    assert page.is_checked("#id_enabled")
+    assert page.is_checked("#id_allow_community")
     assert page.is_visible("text=Only owners can change these settings.")
     assert page.locator("text=Save changes").count() == 0
     summary = page.inner_text(".summary")
@@ -104,7 +107,8 @@ def test_owner_adds_and_removes_an_exception(browser_page: BrowserPage, cast: Ca
     page.click("text=Add exception")
     page.locator(".message.success").wait_for()
     row = page.locator("tr", has_text="grafana/*")
-    assert row.count() == 1 and "dashboards team" in row.inner_text()
+    assert row.count() == 1
+    assert "dashboards team" in row.inner_text()
 
     dialogs: list[str] = []
 
@@ -116,7 +120,8 @@ def test_owner_adds_and_removes_an_exception(browser_page: BrowserPage, cast: Ca
     row.locator("button", has_text="Remove").click()
     page.locator("text=Exception for grafana/* removed.").wait_for()
 
-    assert dialogs and "grafana/*" in dialogs[0]
+    assert dialogs
+    assert "grafana/*" in dialogs[0]
     assert page.locator("tr", has_text="grafana/*").count() == 0
     assert not RepositoryException.objects.filter(namespace="grafana").exists()
 
@@ -148,7 +153,8 @@ def test_image_access_form_works_with_the_keyboard_alone(
 
     page.locator(".message.success").wait_for()
     policy = acme_policy()
-    assert policy.enabled and policy.allow_community
+    assert policy.enabled
+    assert policy.allow_community
 
 
 def test_image_access_page_fits_a_phone(browser_page: BrowserPage, cast: Cast) -> None:

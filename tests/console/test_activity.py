@@ -47,9 +47,10 @@ def test_filter_by_action_and_actor(world: World) -> None:
 
     by_actor = client.get(ACTIVITY, {"actor": "olivia"})
     assert {e.actor.username for e in by_actor.context["entries"]} == {"olivia"}
-    assert by_actor.context["paginator"].count == ActivityLog.objects.filter(
-        org=world.cast.acme, actor=world.cast.olivia
-    ).count()
+    assert (
+        by_actor.context["paginator"].count
+        == ActivityLog.objects.filter(org=world.cast.acme, actor=world.cast.olivia).count()
+    )
 
     # A stale or forged filter value shows everything instead of failing.
     assert client.get(ACTIVITY, {"actor": "nobody"}).status_code == HTTPStatus.OK
@@ -71,7 +72,9 @@ def test_pagination_is_fifty_a_page_and_keeps_filters(world: World) -> None:
 
 def test_csv_export_has_every_filtered_row(world: World) -> None:
     add_entries(world, 75, action="bulk.thing")
-    response = client_for(world.cast.olivia).get(ACTIVITY, {"action": "bulk.thing", "format": "csv"})
+    response = client_for(world.cast.olivia).get(
+        ACTIVITY, {"action": "bulk.thing", "format": "csv"}
+    )
 
     assert response.status_code == HTTPStatus.OK
     assert response["Content-Type"].startswith("text/csv")
@@ -86,7 +89,7 @@ def test_csv_export_defuses_formulas(world: World) -> None:
     ActivityLog.objects.create(org=world.cast.acme, action="x.y", target="=HYPERLINK(1)")
     response = client_for(world.cast.olivia).get(ACTIVITY, {"format": "csv"})
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
-    assert ["'=HYPERLINK(1)"] == [row[3] for row in rows if row[2] == "x.y"]
+    assert [row[3] for row in rows if row[2] == "x.y"] == ["'=HYPERLINK(1)"]
 
 
 def test_csv_export_is_owner_only(world: World) -> None:

@@ -121,9 +121,7 @@ MATRIX: list[Row] = [
         data={"repository": "grafana/*", "reason": "dashboards"},
     ),
     org_row("policies:exception-remove", "GET", member=NOT_ALLOWED, owner=NOT_ALLOWED),
-    org_row(
-        "policies:exception-remove", "POST", member=FORBIDDEN, owner=FOUND, changes=OWNER_ONLY
-    ),
+    org_row("policies:exception-remove", "POST", member=FORBIDDEN, owner=FOUND, changes=OWNER_ONLY),
     org_row("orgs:members", "GET", member=OK, owner=OK),
     org_row(
         "orgs:members",
@@ -150,13 +148,9 @@ MATRIX: list[Row] = [
         "orgs:leave", "POST", member=FOUND, owner=FOUND, changes=frozenset({"member", "editor"})
     ),
     org_row("orgs:invitation-resend", "GET", member=NOT_ALLOWED, owner=NOT_ALLOWED),
-    org_row(
-        "orgs:invitation-resend", "POST", member=FORBIDDEN, owner=FOUND, changes=OWNER_ONLY
-    ),
+    org_row("orgs:invitation-resend", "POST", member=FORBIDDEN, owner=FOUND, changes=OWNER_ONLY),
     org_row("orgs:invitation-cancel", "GET", member=NOT_ALLOWED, owner=NOT_ALLOWED),
-    org_row(
-        "orgs:invitation-cancel", "POST", member=FORBIDDEN, owner=FOUND, changes=OWNER_ONLY
-    ),
+    org_row("orgs:invitation-cancel", "POST", member=FORBIDDEN, owner=FOUND, changes=OWNER_ONLY),
     org_row("orgs:activity", "GET", member=FORBIDDEN, owner=OK),
     org_row("orgs:activity", "POST", member=FORBIDDEN, owner=NOT_ALLOWED),
     user_row("tokens", "GET", OK),
@@ -240,10 +234,7 @@ def test_role_matrix(world: World, row: Row, role: str) -> None:
     url = url_for(row.name, world)
     before = fingerprint()
 
-    if row.method == "GET":
-        response = client.get(url)
-    else:
-        response = client.post(url, row.data)
+    response = client.get(url) if row.method == "GET" else client.post(url, row.data)
 
     assert response.status_code == row.expect[role], (
         f"{row.method} {url} as {role}: {response.status_code}"

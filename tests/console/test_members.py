@@ -33,7 +33,8 @@ def test_members_are_listed_with_roles(world: World) -> None:
     for name in ("olivia", "erin", "mike"):
         assert name in html
     assert "charlie" not in html
-    assert "Owner" in html and "Editor" in html
+    assert "Owner" in html
+    assert "Editor" in html
     # Members see no management controls and no email addresses.
     assert "Send invitation" not in html
     assert "olivia@example.com" not in html
@@ -161,7 +162,8 @@ def test_cancel_invitation(world: World) -> None:
 def test_owner_sees_pending_invitations(world: World) -> None:
     html = client_for(world.cast.olivia).get(MEMBERS).text
     assert "newcomer@example.com" in html
-    assert "Resend" in html and "Cancel" in html
+    assert "Resend" in html
+    assert "Cancel" in html
 
 
 # --- Invitation accept page -------------------------------------------------------------------
@@ -175,7 +177,8 @@ def test_invitation_page_offers_accept_and_decline(world: World) -> None:
     newcomer = make_user("newcomer")
     response = client_for(newcomer).get(invitation_url(world))
     assert "Join Acme Corp" in response.text
-    assert 'value="accept"' in response.text and 'value="decline"' in response.text
+    assert 'value="accept"' in response.text
+    assert 'value="decline"' in response.text
     assert "no-store" in response["Cache-Control"]
 
 

@@ -28,7 +28,8 @@ def test_new_token_is_shown_once_then_only_its_suffix(cast: Cast) -> None:
     assert response.status_code == HTTPStatus.OK
     token = PersonalAccessToken.objects.get(user=cast.mike)
     plaintext = response.context["new_token"].plaintext
-    assert plaintext.startswith("dckr_pat_") and plaintext.endswith(token.last_chars)
+    assert plaintext.startswith("dckr_pat_")
+    assert plaintext.endswith(token.last_chars)
     assert plaintext in response.text
     assert "This is the only time the token is shown." in response.text
     assert 'data-copy="new-token-value"' in response.text

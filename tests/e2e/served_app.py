@@ -425,3 +425,49 @@ def serve_app(*, workers: int = 2) -> Iterator[ServedApp]:
             database.drop()
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------
+# A registry mirror wired to the served app with `manage.py registry_config`
+
+
+@dataclass(frozen=True)
+class MirrorAuth:
+    """What ``registry_config`` printed, and its values."""
+
+    yaml_block: str
+    realm: str
+    service: str
+    issuer: str
+    rootcertbundle: Path
+
+
+def registry_config(app: ServedApp, *, realm: str, service: str, cert_out: Path) -> MirrorAuth:
+    """Run ``manage.py registry_config`` and parse the ``auth:`` block it prints."""
+    import yaml
+
+    output = app.manage_ok(
+        "registry_config", "--realm", realm, "--service", service, "--cert-out", str(cert_out)
+    )
+    block = output[output.index("auth:") :]
+    token = yaml.safe_load(block)["auth"]["token"]
+    return MirrorAuth(
+        yaml_block=block,
+        realm=token["realm"],
+        service=token["service"],
+        issuer=token["issuer"],
+        rootcertbundle=Path(token["rootcertbundle"]),
+    )
+
+
+@contextlib.contextmanager
+def run_mirror(
+    app: ServedApp, upstream: harness.Registry, workdir: Path, *, realm: str, service: str
+) -> Iterator[tuple[harness.Registry, MirrorAuth]]:
+    """A pull-through mirror of ``upstream`` whose ``auth:`` block is registry_config's output."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    auth = registry_config(app, realm=realm, service=service, cert_out=workdir / "bundle.pem")
+    with harness.run_registry(
+        workdir / "registry", proxy_remoteurl=upstream.url, auth_yaml=auth.yaml_block
+    ) as mirror:
+        yield mirror, auth

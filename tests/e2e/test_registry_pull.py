@@ -1,0 +1,270 @@
+"""Pull-time enforcement end to end: skopeo -> registry mirror -> the served app's /v2/token.
+
+All on 127.0.0.1: an upstream ``docker-registry`` plays Docker Hub and holds one small image
+(built in Python) as ``library/nginx``, ``someuser/custom-image`` and ``acme/app``; a second
+``docker-registry`` is a pull-through mirror of it with ``auth: token``, its ``auth:`` block
+exactly what ``manage.py registry_config`` printed; the app runs under gunicorn with the demo
+data (olivia owns acme, mike is a member, charlie belongs to globex). Each test sets acme's
+policy through the REST API first, so the tests do not depend on their order.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e import harness
+from tests.e2e.conftest import MIRROR_SERVICE, RegistryStack
+from tests.e2e.served_app import ServedApp, run_mirror
+
+pytestmark = pytest.mark.e2e
+
+COMMUNITY_DENIAL = "image access denied: community images not allowed"
+SIGN_IN_DENIAL = "sign-in required: sign in as a member of acme"
+GENERIC_FAILURE = "invalid username or access token"
+OAT_REFUSED = "organization access tokens are not supported: use a personal access token"
+
+_pull_counter = itertools.count()
+
+
+@pytest.fixture
+def acme_policy_on(served_app: ServedApp) -> Iterator[None]:
+    """acme's image access on: official and verified allowed, community images not."""
+    served_app.patch_policy(
+        enabled=True,
+        allow_official=True,
+        allow_verified_publisher=True,
+        allow_community=False,
+        audit_mode=False,
+    )
+    yield
+    served_app.patch_policy(allow_community=False)
+
+
+def pull(
+    registry: harness.Registry, repository: str, creds: str | None, tmp_path: Path
+) -> harness.CommandResult:
+    """``skopeo copy docker://MIRROR/REPOSITORY:latest dir:...`` with ``--src-creds``."""
+    dest = tmp_path / f"pull-{next(_pull_counter)}"
+    return harness.skopeo_copy_to_dir(
+        f"{registry.host}/{repository}:latest", dest, src_creds=creds, timeout=60
+    )
+
+
+def assert_pulled(result: harness.CommandResult, stack: RegistryStack) -> None:
+    assert result.returncode == 0, str(result)
+    assert "Writing manifest to image destination" in result.output, str(result)
+    assert "denied" not in result.output, str(result)
+    dest = Path(result.argv[-1].removeprefix("dir:"))
+    manifest = json.loads((dest / "manifest.json").read_text())
+    assert manifest["config"]["digest"] == stack.image.config_digest
+
+
+def assert_refused(result: harness.CommandResult, message: str) -> None:
+    assert result.returncode != 0, str(result)
+    assert message in result.output, str(result)
+
+
+def events_since(app: ServedApp, after_id: int) -> list[dict[str, object]]:
+    """Decision events recorded by the registry enforcer with an id above ``after_id``."""
+    code = (
+        "import json; from policies.models import DecisionEvent; "
+        f"rows = DecisionEvent.objects.filter(enforcer='registry', id__gt={after_id})"
+        ".order_by('id').values('id', 'username', 'image', 'repository', 'allowed', 'reason', "
+        "'user_agent', 'org__slug'); "
+        "print(json.dumps(list(rows)))"
+    )
+    return list(app.shell_json(code))
+
+
+def last_event_id(app: ServedApp) -> int:
+    code = (
+        "import json; from django.db.models import Max; from policies.models import "
+        "DecisionEvent; print(json.dumps(DecisionEvent.objects.aggregate(m=Max('id'))['m'] or 0))"
+    )
+    return int(app.shell_json(code))
+
+
+# --------------------------------------------------------------------------------------------
+# Wiring
+
+
+def test_registry_config_output_wires_the_mirror(
+    served_app: ServedApp, registry_stack: RegistryStack
+) -> None:
+    auth = registry_stack.auth
+    assert auth.realm == served_app.token_url
+    assert auth.service == MIRROR_SERVICE
+    assert auth.issuer == "imageaccess"
+    assert auth.rootcertbundle.read_text().startswith("-----BEGIN CERTIFICATE-----")
+    # The block went into the mirror's config.yml verbatim.
+    assert auth.yaml_block.strip() in registry_stack.mirror.config_path.read_text()
+    status, headers, _ = harness.http_get(f"{registry_stack.mirror.url}/v2/")
+    challenge = headers.get("Www-Authenticate") or headers.get("WWW-Authenticate", "")
+    assert status == 401
+    assert challenge == f'Bearer realm="{served_app.token_url}",service="{MIRROR_SERVICE}"'
+
+
+# --------------------------------------------------------------------------------------------
+# The issue's scenario, one step per test
+
+
+@pytest.mark.usefixtures("acme_policy_on")
+def test_member_pulls_official_and_organization_images(
+    served_app: ServedApp, registry_stack: RegistryStack, tmp_path: Path
+) -> None:
+    for repository in ("library/nginx", "acme/app"):
+        result = pull(registry_stack.mirror, repository, served_app.creds("mike"), tmp_path)
+        assert_pulled(result, registry_stack)
+
+
+@pytest.mark.usefixtures("acme_policy_on")
+def test_member_pull_of_community_image_is_denied_with_the_reason(
+    served_app: ServedApp, registry_stack: RegistryStack, tmp_path: Path
+) -> None:
+    upstream_log_before = len(registry_stack.upstream.logs())
+    result = pull(
+        registry_stack.mirror, "someuser/custom-image", served_app.creds("mike"), tmp_path
+    )
+    assert_refused(result, f"denied: {COMMUNITY_DENIAL}")
+    # The client never got a token, so the mirror never asked the upstream for the image.
+    assert "someuser/custom-image" not in registry_stack.upstream.logs()[upstream_log_before:]
+
+
+@pytest.mark.usefixtures("acme_policy_on")
+def test_owner_pulls_community_image(
+    served_app: ServedApp, registry_stack: RegistryStack, tmp_path: Path
+) -> None:
+    result = pull(
+        registry_stack.mirror, "someuser/custom-image", served_app.creds("olivia"), tmp_path
+    )
+    assert_pulled(result, registry_stack)
+
+
+@pytest.mark.usefixtures("acme_policy_on")
+@pytest.mark.parametrize("who", ["unknown-token", "someone-elses-token"])
+def test_wrong_token_fails_with_the_generic_message(
+    served_app: ServedApp, registry_stack: RegistryStack, tmp_path: Path, who: str
+) -> None:
+    if who == "unknown-token":
+        creds = f"mike:dckr_pat_{secrets.token_urlsafe(27)}"
+    else:
+        creds = f"olivia:{served_app.token('mike')}"
+    result = pull(registry_stack.mirror, "library/nginx", creds, tmp_path)
+    assert_refused(result, GENERIC_FAILURE)
+    assert "Writing manifest" not in result.output
+
+
+@pytest.mark.usefixtures("acme_policy_on")
+def test_organization_access_token_is_refused(
+    served_app: ServedApp, registry_stack: RegistryStack, tmp_path: Path
+) -> None:
+    creds = f"acme:dckr_oat_{secrets.token_urlsafe(27)}"
+    result = pull(registry_stack.mirror, "library/nginx", creds, tmp_path)
+    assert_refused(result, OAT_REFUSED)
+
+
+@pytest.mark.usefixtures("acme_policy_on")
+def test_member_pulls_community_image_once_the_owner_allows_them(
+    served_app: ServedApp, registry_stack: RegistryStack, tmp_path: Path
+) -> None:
+    denied = pull(
+        registry_stack.mirror, "someuser/custom-image", served_app.creds("mike"), tmp_path
+    )
+    assert_refused(denied, COMMUNITY_DENIAL)
+
+    policy = served_app.patch_policy(allow_community=True)
+    assert policy["allow_community"] is True
+    assert policy["enabled"] is True
+
+    allowed = pull(
+        registry_stack.mirror, "someuser/custom-image", served_app.creds("mike"), tmp_path
+    )
+    assert_pulled(allowed, registry_stack)
+
+
+# --------------------------------------------------------------------------------------------
+# Anonymous pulls and IMAGEACCESS_REGISTRY_ORGS
+
+
+@pytest.mark.usefixtures("acme_policy_on")
+def test_anonymous_pull_is_ungoverned_without_named_organizations(
+    served_app: ServedApp, registry_stack: RegistryStack, tmp_path: Path
+) -> None:
+    # With IMAGEACCESS_REGISTRY_ORGS empty an anonymous caller belongs to no organization, so
+    # no policy applies: official and community images alike (docs/registry.md says so).
+    for repository in ("library/nginx", "someuser/custom-image"):
+        assert_pulled(pull(registry_stack.mirror, repository, None, tmp_path), registry_stack)
+
+
+def _set_enforce_sign_in(app: ServedApp, value: bool) -> None:
+    app.shell_json(
+        "import json; from orgs.models import Organization; "
+        f"n = Organization.objects.filter(slug='acme').update(enforce_sign_in={value}); "
+        "print(json.dumps(n))"
+    )
+
+
+@pytest.mark.usefixtures("acme_policy_on")
+def test_mirror_serving_acme_requires_sign_in(
+    served_app: ServedApp, registry_stack: RegistryStack, tmp_path: Path
+) -> None:
+    """A second server with IMAGEACCESS_REGISTRY_ORGS=acme and a second mirror using it."""
+    _set_enforce_sign_in(served_app, True)
+    try:
+        with (
+            served_app.another_server(IMAGEACCESS_REGISTRY_ORGS="acme") as server,
+            run_mirror(
+                served_app,
+                registry_stack.upstream,
+                tmp_path / "acme-mirror",
+                realm=server.token_url,
+                service=MIRROR_SERVICE,
+            ) as (mirror, auth),
+        ):
+            assert auth.realm == server.token_url
+            anonymous = pull(mirror, "library/nginx", None, tmp_path)
+            assert_refused(anonymous, f"denied: {SIGN_IN_DENIAL}")
+            # charlie signs in, but as a member of globex, not of acme.
+            outsider = pull(mirror, "library/nginx", served_app.creds("charlie"), tmp_path)
+            assert_refused(outsider, SIGN_IN_DENIAL)
+            assert_pulled(
+                pull(mirror, "library/nginx", served_app.creds("mike"), tmp_path), registry_stack
+            )
+            member = pull(mirror, "someuser/custom-image", served_app.creds("mike"), tmp_path)
+            assert_refused(member, COMMUNITY_DENIAL)
+    finally:
+        _set_enforce_sign_in(served_app, False)
+
+
+# --------------------------------------------------------------------------------------------
+# Decision events
+
+
+@pytest.mark.usefixtures("acme_policy_on")
+def test_every_decision_is_recorded_with_enforcer_registry(
+    served_app: ServedApp, registry_stack: RegistryStack, tmp_path: Path
+) -> None:
+    before = last_event_id(served_app)
+    assert_refused(
+        pull(registry_stack.mirror, "someuser/custom-image", served_app.creds("mike"), tmp_path),
+        COMMUNITY_DENIAL,
+    )
+    assert_pulled(
+        pull(registry_stack.mirror, "acme/app", served_app.creds("mike"), tmp_path),
+        registry_stack,
+    )
+    events = events_since(served_app, before)
+    denied = [e for e in events if not e["allowed"]]
+    assert denied, events
+    assert {(e["username"], e["image"], e["reason"], e["org__slug"]) for e in denied} == {
+        ("mike", "someuser/custom-image", COMMUNITY_DENIAL, "acme")
+    }
+    allowed = [e for e in events if e["allowed"]]
+    assert {(e["username"], e["image"]) for e in allowed} == {("mike", "acme/app")}
+    assert all(str(e["user_agent"]).startswith("skopeo/") for e in events), events

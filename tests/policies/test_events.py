@@ -1,0 +1,188 @@
+"""Decision events: the Redis stream, the consumer group, the database fallback, rollups."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from imageaccess import redis_client
+from policies.decisions import decide_images
+from policies.events import RequestContext, drain_stream, record_decisions
+from policies.models import DailyUsage, DecisionEvent, RollupState
+from policies.services import update_policy
+from policies.usage import roll_up_and_purge
+from tests.conftest import Cast
+
+pytestmark = pytest.mark.django_db
+REDIS_URL = os.environ.get("REDIS_URL", "")
+needs_redis = pytest.mark.skipif(
+    not REDIS_URL and os.environ.get("CI") != "true",
+    reason="needs a real Redis: set REDIS_URL (CI does)",
+)
+
+
+def use_redis(settings, url: str) -> None:
+    settings.REDIS_URL = url
+    redis_client._client.cache_clear()
+    redis_client.breaker.reset()
+
+
+@pytest.fixture
+def stream(settings) -> Iterator[redis.Redis]:
+    """Real Redis, with a stream and group private to this test."""
+    assert REDIS_URL, "CI must set REDIS_URL"
+    use_redis(settings, REDIS_URL)
+    settings.EVENT_STREAM = f"test:events:{os.getpid()}:{time.monotonic_ns()}"
+    client = redis.Redis.from_url(REDIS_URL)
+    yield client
+    client.delete(settings.EVENT_STREAM)
+    redis_client._client.cache_clear()
+
+
+def decide_and_record(cast: Cast, images: list[str]) -> None:
+    outcomes = decide_images(images, user_id=cast.mike.pk)
+    record_decisions(outcomes, RequestContext(enforcer="api", user_id=cast.mike.pk,
+                                              username="mike"))
+
+
+def test_without_redis_events_go_straight_to_the_database(cast: Cast, settings) -> None:
+    use_redis(settings, None)
+    decide_and_record(cast, ["nginx", "someuser/x", "Bad Ref"])
+    assert DecisionEvent.objects.count() == 2
+
+
+@needs_redis
+def test_with_redis_one_request_is_one_stream_entry_and_drains_exactly_once(
+    cast: Cast, stream: redis.Redis, settings
+) -> None:
+    for _ in range(3):
+        decide_and_record(cast, ["nginx", "someuser/x"])
+    assert stream.xlen(settings.EVENT_STREAM) == 3
+    assert DecisionEvent.objects.count() == 0
+    assert drain_stream() == 6
+    assert drain_stream() == 0
+    assert DecisionEvent.objects.count() == 6
+    assert stream.xlen(settings.EVENT_STREAM) == 0
+    event = DecisionEvent.objects.filter(image="someuser/x").first()
+    assert event is not None and event.org_id == cast.acme.pk and event.username == "mike"
+
+
+@needs_redis
+def test_entries_of_a_dead_consumer_are_claimed_and_stored_once(
+    cast: Cast, stream: redis.Redis, settings
+) -> None:
+    settings.EVENT_CLAIM_IDLE_SECONDS = 1
+    decide_and_record(cast, ["nginx"])
+    drain_stream(consumer="dead", max_batches=0)  # creates the group
+    # The "dead" consumer reads the entry and dies before acknowledging it.
+    stream.xreadgroup(settings.EVENT_GROUP, "dead", {settings.EVENT_STREAM: ">"}, count=10)
+    assert drain_stream(consumer="alive") == 0  # not idle long enough yet
+    time.sleep(1.1)
+    assert drain_stream(consumer="alive") == 1
+    assert stream.xpending(settings.EVENT_STREAM, settings.EVENT_GROUP)["pending"] == 0
+    assert DecisionEvent.objects.count() == 1
+
+
+@needs_redis
+def test_a_batch_stored_but_not_acknowledged_is_not_stored_twice(
+    cast: Cast, stream: redis.Redis, settings
+) -> None:
+    from policies import events
+
+    settings.EVENT_CLAIM_IDLE_SECONDS = 1
+    decide_and_record(cast, ["nginx", "bitnami/redis"])
+    original_xack = redis.Redis.xack
+
+    def crash_after_commit(self, *args, **kwargs):
+        raise ConnectionError("worker died before XACK")
+
+    redis.Redis.xack = crash_after_commit  # type: ignore[method-assign]
+    try:
+        with pytest.raises(ConnectionError):
+            events.drain_stream(consumer="first")
+    finally:
+        redis.Redis.xack = original_xack  # type: ignore[method-assign]
+    assert DecisionEvent.objects.count() == 2
+    time.sleep(1.1)
+    assert drain_stream(consumer="second") == 0
+    assert DecisionEvent.objects.count() == 2
+    assert stream.xpending(settings.EVENT_STREAM, settings.EVENT_GROUP)["pending"] == 0
+
+
+def test_when_redis_is_down_events_fall_back_to_the_database(cast: Cast, settings) -> None:
+    use_redis(settings, "redis://127.0.0.1:1/0")  # nothing listens on port 1
+    decide_and_record(cast, ["nginx"])
+    decide_and_record(cast, ["bitnami/redis"])  # breaker open: no second connection attempt
+    assert DecisionEvent.objects.count() == 2
+    redis_client._client.cache_clear()
+    redis_client.breaker.reset()
+
+
+def make_event(cast: Cast, *, when: dt.datetime, allowed: bool, would_deny: bool = False,
+               repository: str = "someuser/x") -> DecisionEvent:
+    return DecisionEvent(
+        event_id=f"{when.timestamp()}-{repository}-{allowed}-{time.monotonic_ns()}",
+        org=cast.acme, user=cast.mike, username="mike", image=repository,
+        reference=f"docker.io/{repository}:latest", repository=repository, category="community",
+        allowed=allowed, would_deny=would_deny, reason="r", enforcer="api", created_at=when,
+    )
+
+
+def test_rollups_count_by_day_and_outcome_and_purge_keeps_every_event_counted(
+    cast: Cast,
+) -> None:
+    today = timezone.now().date()
+    noon = dt.datetime.combine(today, dt.time(12), tzinfo=dt.UTC)
+    old = noon - dt.timedelta(days=100)
+    DecisionEvent.objects.bulk_create(
+        [make_event(cast, when=old, allowed=False)] * 0
+        + [make_event(cast, when=old, allowed=False) for _ in range(3)]
+        + [make_event(cast, when=noon, allowed=True, repository="library/nginx")]
+        + [make_event(cast, when=noon, allowed=False) for _ in range(2)]
+        + [make_event(cast, when=noon, allowed=True, would_deny=True)]
+    )
+    report = roll_up_and_purge(retention_days=90, today=today)
+    assert report.purged == 3
+    counts = {
+        (u.day, u.outcome): u.count for u in DailyUsage.objects.for_org(cast.acme)
+    }
+    assert counts[(old.date(), "denied")] == 3
+    assert counts[(today, "denied")] == 2
+    assert counts[(today, "allowed")] == 1
+    assert counts[(today, "would_deny")] == 1
+    assert DecisionEvent.objects.count() == 4
+    # Running again changes nothing (idempotent).
+    roll_up_and_purge(retention_days=90, today=today)
+    assert {(u.day, u.outcome): u.count for u in DailyUsage.objects.all()} == counts
+    assert RollupState.objects.get().next_day == today - dt.timedelta(days=1)
+
+
+def test_rollup_command_reports_and_rejects_bad_retention(cast: Cast) -> None:
+    out = io.StringIO()
+    call_command("rollup_events", stdout=out)
+    assert "rolled up" in out.getvalue()
+    with pytest.raises(CommandError, match="at least 1"):
+        call_command("rollup_events", "--retention-days", "0")
+
+
+def test_drain_command_without_redis_does_nothing(settings, db: None) -> None:
+    use_redis(settings, None)
+    out = io.StringIO()
+    call_command("drain_events", stdout=out)
+    assert "0 decision events stored" in out.getvalue()
+
+
+def test_policy_on_denials_are_recorded_with_outcome(cast: Cast, settings) -> None:
+    use_redis(settings, None)
+    update_policy(org=cast.acme, actor=cast.olivia, changes={"enabled": True})
+    decide_and_record(cast, ["someuser/x"])
+    event = DecisionEvent.objects.get()
+    assert (event.allowed, event.reason) == (False, "image access denied: community images not allowed")
