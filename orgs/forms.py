@@ -160,5 +160,8 @@ class ActivityFilterForm(forms.Form):
 
     def __init__(self, *args: Any, actions: list[str], actors: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["action"].choices = [("", "All actions"), *((a, a) for a in actions)]
-        self.fields["actor"].choices = [("", "Everyone"), *((a, a) for a in actors)]
+        action, actor = self.fields["action"], self.fields["actor"]
+        assert isinstance(action, forms.ChoiceField)
+        assert isinstance(actor, forms.ChoiceField)
+        action.choices = [("", "All actions"), *((a, a) for a in actions)]
+        actor.choices = [("", "Everyone"), *((a, a) for a in actors)]

@@ -17,7 +17,7 @@ from django.views.generic import FormView
 
 from orgs.models import Organization
 from orgs.roles import Capability
-from orgs.views import ConsoleMixin, OrgActionView
+from orgs.views import ConsoleMixin, OrgActionView, current_user
 from policies.forms import ExceptionForm, ImageAccessForm
 from policies.models import ImageAccessPolicy, RepositoryException
 from policies.services import (
@@ -79,7 +79,7 @@ def pull_summary(policy: ImageAccessPolicy, org: Organization) -> PullSummary:
             f"{BUSINESS_REQUIRED}: members can pull any Docker Hub image.",
         )
     allowed = ["Organization images"]
-    blocked = []
+    blocked: list[str] = []
     for setting, name in TYPE_NAMES.items():
         (allowed if getattr(policy, setting) else blocked).append(name)
     return PullSummary(
@@ -127,7 +127,7 @@ class ImageAccessView(ConsoleMixin, FormView):
         try:
             _, changed = update_policy(
                 org=self.org,
-                actor=self.request.user,  # type: ignore[arg-type]
+                actor=current_user(self.request),
                 changes=form.cleaned_data,
             )
         except PolicyError as exc:
@@ -158,7 +158,7 @@ class ExceptionsView(ConsoleMixin, FormView):
         try:
             exception = add_exception(
                 org=self.org,
-                actor=self.request.user,  # type: ignore[arg-type]
+                actor=current_user(self.request),
                 repository=form.cleaned_data["repository"],
                 reason=form.cleaned_data["reason"],
                 expires_at=form.expires_at,
@@ -179,6 +179,6 @@ class ExceptionRemoveView(OrgActionView):
     def post(self, request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         exception = get_object_or_404(RepositoryException.objects.for_org(self.org), pk=pk)
         repository = exception.repository
-        remove_exception(exception=exception, actor=request.user)  # type: ignore[arg-type]
+        remove_exception(exception=exception, actor=current_user(request))
         messages.success(request, f"Exception for {repository} removed.")
         return redirect("policies:exceptions", slug=slug)

@@ -262,9 +262,16 @@ def test_every_decision_is_recorded_with_enforcer_registry(
     events = events_since(served_app, before)
     denied = [e for e in events if not e["allowed"]]
     assert denied, events
-    assert {(e["username"], e["image"], e["reason"], e["org__slug"]) for e in denied} == {
+    assert {(e["username"], e["repository"], e["reason"], e["org__slug"]) for e in denied} == {
         ("mike", "someuser/custom-image", COMMUNITY_DENIAL, "acme")
     }
     allowed = [e for e in events if e["allowed"]]
-    assert {(e["username"], e["image"]) for e in allowed} == {("mike", "acme/app")}
+    assert {(e["username"], e["repository"]) for e in allowed} == {("mike", "acme/app")}
+    # The image as the mirrored registry (Docker Hub) names it.
+    assert {e["image"] for e in events} <= {
+        "someuser/custom-image",
+        "docker.io/someuser/custom-image",
+        "acme/app",
+        "docker.io/acme/app",
+    }, events
     assert all(str(e["user_agent"]).startswith("skopeo/") for e in events), events
