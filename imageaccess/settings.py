@@ -212,6 +212,11 @@ REGISTRY_DENIAL = env.choice("IMAGEACCESS_REGISTRY_DENIAL", "message", ("message
 REGISTRY_TOKEN_TTL = env.int("IMAGEACCESS_REGISTRY_TOKEN_TTL", 300, minimum=30)
 REGISTRY_REFRESH_TTL = env.int("IMAGEACCESS_REGISTRY_REFRESH_TTL", 86400, minimum=60)
 
+# --- Decision snapshots ---------------------------------------------------------------------
+SNAPSHOT_REFRESH_SECONDS = float(env.int("IMAGEACCESS_SNAPSHOT_REFRESH_MS", 1000, minimum=0)) / 1000
+SNAPSHOT_MAX_STALENESS_SECONDS = float(env.int("IMAGEACCESS_MAX_STALENESS_SECONDS", 30, minimum=0))
+TOKEN_CACHE_SECONDS = float(env.int("IMAGEACCESS_TOKEN_CACHE_MS", 1500, minimum=0)) / 1000
+
 # --- Decision events ------------------------------------------------------------------------
 EVENT_STREAM = "imageaccess:decision-events"
 EVENT_GROUP = "imageaccess-db"

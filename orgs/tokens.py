@@ -12,6 +12,7 @@ import enum
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -124,6 +125,7 @@ def revoke_token(*, token: PersonalAccessToken, actor: AbstractBaseUser) -> None
     with transaction.atomic():
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+        token_cache.drop(token.pk)
         log_action(
             actor=actor,
             org=None,
@@ -138,9 +140,50 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+class _TokenCache:
+    """Recently looked-up tokens (with their users), for ``TOKEN_CACHE_SECONDS``.
+
+    Enforcers call with the same token many times a second; the cache keeps those calls off
+    the database. A revocation in this process drops the entry at once; in another process it
+    takes effect when the entry ages out (well under 2 seconds).
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[PersonalAccessToken, float]] = {}
+
+    def get(self, key: str) -> PersonalAccessToken | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        token, fetched_at = entry
+        if time.monotonic() - fetched_at > settings.TOKEN_CACHE_SECONDS:
+            self._entries.pop(key, None)
+            return None
+        return token
+
+    def put(self, key: str, token: PersonalAccessToken) -> None:
+        if len(self._entries) > 10_000:
+            self._entries.clear()  # bounded memory; a burst of distinct tokens just reloads
+        self._entries[key] = (token, time.monotonic())
+
+    def drop(self, token_id: int) -> None:
+        for key, (token, _) in list(self._entries.items()):
+            if token.pk == token_id:
+                self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+token_cache = _TokenCache()
+
+
 def find_token(plaintext: str) -> PersonalAccessToken | None:
     """The stored token whose hash matches ``plaintext`` under any configured pepper."""
     hashes = [hash_token(plaintext, pepper) for _, pepper in settings.TOKEN_PEPPERS]
+    cached = token_cache.get(hashes[0])
+    if cached is not None:
+        return cached
     token = (
         PersonalAccessToken.objects.select_related("user").filter(token_hash__in=hashes).first()
     )
@@ -149,6 +192,7 @@ def find_token(plaintext: str) -> PersonalAccessToken | None:
     # The lookup is by index; compare again in constant time so no path depends on timing.
     if not any(hmac.compare_digest(token.token_hash, candidate) for candidate in hashes):
         return None
+    token_cache.put(hashes[0], token)
     return token
 
 

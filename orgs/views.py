@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
@@ -56,6 +57,7 @@ from orgs.services import (
 )
 from orgs.tenancy import OrgMixin
 from orgs.tokens import mint_token, revoke_token
+from policies.services import get_policy
 
 logger = logging.getLogger(__name__)
 
@@ -134,8 +136,6 @@ class OrganizationHomeView(ConsoleMixin, TemplateView):
     template_name = "orgs/home.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        from policies.services import get_policy
-
         context = super().get_context_data(**kwargs)
         context["namespaces"] = self.org.namespaces.all()
         context["member_count"] = self.org.memberships.count()
@@ -161,8 +161,6 @@ def _deliver_invitation(request: HttpRequest, issued: IssuedInvitation) -> None:
     )
     recipient = invitation.email
     if not recipient and invitation.username:
-        from django.contrib.auth import get_user_model
-
         user = get_user_model().objects.filter(username__iexact=invitation.username).first()
         recipient = getattr(user, "email", "") or ""
     if not recipient:

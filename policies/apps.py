@@ -6,3 +6,8 @@ class PoliciesConfig(AppConfig):
 
     name = "policies"
     verbose_name = "Image access"
+
+    def ready(self) -> None:
+        from policies import signals
+
+        signals.connect()

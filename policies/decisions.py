@@ -7,14 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import DatabaseError
 from django.utils import timezone
 
-from orgs.models import Organization
 from policies.engine.decide import Decision, decide
 from policies.engine.reference import InvalidReference, Reference, parse_docker_ref
-from policies.engine.snapshots import OrgSnapshot
-from policies.snapshots import load_catalog, load_orgs
+from policies.snapshots import SnapshotsUnavailable, store
 
 
 class PolicyUnavailable(Exception):
@@ -30,17 +27,6 @@ class ImageOutcome:
     error: str | None = None
 
 
-def _user_org_snapshots(user_id: int | None) -> list[OrgSnapshot]:
-    if user_id is None:
-        return []
-    return load_orgs(Organization.objects.filter(memberships__user_id=user_id))
-
-
-def _named_org_snapshots(slugs: Sequence[str]) -> list[OrgSnapshot]:
-    by_slug = {org.slug: org for org in load_orgs(Organization.objects.filter(slug__in=slugs))}
-    return [by_slug[slug] for slug in slugs if slug in by_slug]
-
-
 def decide_images(
     images: Sequence[str],
     *,
@@ -51,10 +37,10 @@ def decide_images(
     """Decide each image for the user, under the named organizations if any."""
     now = now or timezone.now()
     try:
-        catalog = load_catalog()
-        named = _named_org_snapshots(named_orgs) if named_orgs else None
-        user_orgs = [] if named_orgs else _user_org_snapshots(user_id)
-    except DatabaseError as exc:
+        catalog = store.catalog()
+        named = store.named_orgs(named_orgs) if named_orgs else None
+        user_orgs = () if named_orgs else store.user_orgs(user_id)
+    except SnapshotsUnavailable as exc:
         raise PolicyUnavailable("the policy store cannot be read right now") from exc
     outcomes: list[ImageOutcome] = []
     for image in images:

@@ -112,15 +112,6 @@ class PublisherNamespace(models.Model):
         return f"{self.namespace} ({self.kind})"
 
 
-class CatalogState(models.Model):
-    """A single row whose ``version`` grows with every catalog change (cache key)."""
-
-    version = models.PositiveBigIntegerField(default=1)
-
-    def __str__(self) -> str:
-        return f"catalog v{self.version}"
-
-
 class DecisionEvent(models.Model):
     """One decision of one enforcer: who asked for which image and what we answered."""
 
@@ -245,3 +236,16 @@ class AccessRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.requester} asks for {self.kind} {self.value}"
+
+
+class SnapshotVersion(models.Model):
+    """Single row counting every change that can alter a decision.
+
+    Bumped in the same transaction as the change (see ``policies.signals``); web processes
+    compare it with the version of their in-memory snapshots at most once a second.
+    """
+
+    version = models.PositiveBigIntegerField(default=1)
+
+    def __str__(self) -> str:
+        return f"snapshot v{self.version}"

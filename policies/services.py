@@ -19,8 +19,8 @@ from orgs.activity import log_action
 from orgs.models import Organization, PersonalAccessToken
 from policies.engine.classify import hub_path
 from policies.engine.reference import InvalidReference, parse_normalized_named
+from policies.snapshots import bump_snapshot_version
 from policies.models import (
-    CatalogState,
     ImageAccessPolicy,
     PublisherKind,
     PublisherNamespace,
@@ -166,6 +166,7 @@ def remove_exception(
 def _bump_policy_version(org: Organization) -> None:
     get_policy(org)
     ImageAccessPolicy.objects.filter(org=org).update(version=F("version") + 1)
+    bump_snapshot_version()
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -240,13 +241,4 @@ def replace_catalog(entries: list[CatalogEntry]) -> CatalogReport:
                 row.kind, row.note = entry.kind, entry.note
                 row.save(update_fields=["kind", "note"])
                 report.changed.append(namespace)
-        if report.added or report.changed or report.removed:
-            bump_catalog_version()
     return report
-
-
-def bump_catalog_version() -> None:
-    """Tell caches that the catalog changed."""
-    updated = CatalogState.objects.filter(pk=1).update(version=F("version") + 1)
-    if not updated:
-        CatalogState.objects.get_or_create(pk=1)

@@ -1,12 +1,27 @@
-"""Read organizations and the catalog from the database into the engine's snapshots."""
+"""Decision snapshots: read from the database once, kept in memory, refreshed by version.
+
+Every change that can alter a decision bumps ``SnapshotVersion`` in its own transaction and,
+once committed, publishes the new number in Redis. Each web process remembers the version its
+snapshots were built from and compares it with the published one at most once per
+``SNAPSHOT_REFRESH_SECONDS``: a warm decision reads nothing at all, and every process sees a
+change within about a second. When the version cannot be read (Redis and the database both
+down), snapshots younger than ``SNAPSHOT_MAX_STALENESS_SECONDS`` keep answering; older ones
+make decisions fail closed.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+import threading
+import time
+from collections.abc import Iterable, Sequence
 
-from django.db.models import Q
+from django.conf import settings
+from django.db import DatabaseError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
+from imageaccess.redis_client import REDIS_ERRORS, breaker, get_redis
 from orgs.models import Membership, Namespace, Organization
 from policies.engine.snapshots import (
     CatalogSnapshot,
@@ -14,16 +29,78 @@ from policies.engine.snapshots import (
     OrgSnapshot,
     PolicySnapshot,
 )
-from policies.models import ImageAccessPolicy, PublisherKind, PublisherNamespace, RepositoryException
+from policies.models import (
+    ImageAccessPolicy,
+    PublisherKind,
+    PublisherNamespace,
+    RepositoryException,
+    SnapshotVersion,
+)
+
+logger = logging.getLogger(__name__)
+VERSION_KEY = "imageaccess:snapshot-version"
 
 
+class SnapshotsUnavailable(Exception):
+    """Neither a fresh version nor a young enough cached snapshot is available."""
+
+
+# --- versions --------------------------------------------------------------------------------
+def bump_snapshot_version() -> None:
+    """Count a change; call inside the change's transaction. Publishes after commit."""
+    updated = SnapshotVersion.objects.filter(pk=1).update(version=F("version") + 1)
+    if not updated:
+        SnapshotVersion.objects.get_or_create(pk=1, defaults={"version": 2})
+    # The writing process forgets its snapshots at once, so its next decision (often the
+    # owner's own check) reflects the change; other processes notice the published version.
+    store.clear()
+    transaction.on_commit(publish_snapshot_version)
+
+
+def database_version() -> int:
+    row = SnapshotVersion.objects.filter(pk=1).values_list("version", flat=True).first()
+    return row or 1
+
+
+def publish_snapshot_version() -> None:
+    """Copy the committed version into Redis, where processes look for it."""
+    client = get_redis()
+    if client is None:
+        return
+    try:
+        client.set(VERSION_KEY, database_version())
+    except REDIS_ERRORS as exc:
+        breaker.trip(exc)
+    except DatabaseError:
+        logger.warning("could not read the snapshot version to publish it")
+
+
+def current_version() -> int:
+    """The latest committed version: from Redis when it has it, else from the database."""
+    client = get_redis()
+    if client is not None:
+        try:
+            value = client.get(VERSION_KEY)
+            if value is not None:
+                return int(value)
+            version = database_version()
+            client.set(VERSION_KEY, version, nx=True)
+            return version
+        except REDIS_ERRORS as exc:
+            breaker.trip(exc)
+    return database_version()
+
+
+# --- loading -----------------------------------------------------------------------------------
 def load_catalog() -> CatalogSnapshot:
     """The whole publisher catalog."""
     verified: set[str] = set()
     sponsored: set[str] = set()
     for namespace, kind in PublisherNamespace.objects.values_list("namespace", "kind"):
         (verified if kind == PublisherKind.VERIFIED_PUBLISHER else sponsored).add(namespace)
-    return CatalogSnapshot(verified_publishers=frozenset(verified), sponsored_oss=frozenset(sponsored))
+    return CatalogSnapshot(
+        verified_publishers=frozenset(verified), sponsored_oss=frozenset(sponsored)
+    )
 
 
 def policy_snapshot(policy: ImageAccessPolicy | None) -> PolicySnapshot:
@@ -41,17 +118,17 @@ def policy_snapshot(policy: ImageAccessPolicy | None) -> PolicySnapshot:
 
 
 def load_orgs(orgs: Iterable[Organization]) -> list[OrgSnapshot]:
-    """Snapshots of ``orgs`` with their policy, namespaces, live exceptions and member roles.
+    """Snapshots of ``orgs``: policy, namespaces, live exceptions and member roles.
 
     Four queries whatever the number of organizations.
     """
     orgs = list(orgs)
     ids = [org.id for org in orgs]
+    if not ids:
+        return []
     policies = {p.org_id: p for p in ImageAccessPolicy.objects.filter(org_id__in=ids)}
     namespaces: dict[int, set[str]] = {org_id: set() for org_id in ids}
-    for org_id, name in Namespace.objects.filter(
-        org_id__in=ids
-    ).values_list("org_id", "name"):
+    for org_id, name in Namespace.objects.filter(org_id__in=ids).values_list("org_id", "name"):
         namespaces[org_id].add(name)
     exceptions: dict[int, list[ExceptionSnapshot]] = {org_id: [] for org_id in ids}
     live = Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
@@ -77,3 +154,81 @@ def load_orgs(orgs: Iterable[Organization]) -> list[OrgSnapshot]:
         )
         for org in orgs
     ]
+
+
+# --- the per-process store ---------------------------------------------------------------------
+class SnapshotStore:
+    """In-memory snapshots for this process, valid for one snapshot version."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget everything (tests; and whenever the version moves)."""
+        self._version: int | None = None
+        self._checked_at = 0.0  # monotonic time of the last successful version read
+        self._catalog: CatalogSnapshot | None = None
+        self._orgs_by_slug: dict[str, OrgSnapshot | None] = {}
+        self._user_orgs: dict[int, tuple[OrgSnapshot, ...]] = {}
+
+    def _refresh(self) -> None:
+        now = time.monotonic()
+        if self._version is not None and now - self._checked_at < settings.SNAPSHOT_REFRESH_SECONDS:
+            return
+        try:
+            version = current_version()
+        except DatabaseError as exc:
+            age = now - self._checked_at
+            if self._version is not None and age < settings.SNAPSHOT_MAX_STALENESS_SECONDS:
+                return  # keep answering from snapshots that are still young enough
+            raise SnapshotsUnavailable("the policy store cannot be read") from exc
+        with self._lock:
+            if version != self._version:
+                self.clear()
+                self._version = version
+            self._checked_at = now
+
+    def catalog(self) -> CatalogSnapshot:
+        self._refresh()
+        if self._catalog is None:
+            self._catalog = _guard(load_catalog)
+        return self._catalog
+
+    def user_orgs(self, user_id: int | None) -> tuple[OrgSnapshot, ...]:
+        """Snapshots of every organization ``user_id`` belongs to."""
+        self._refresh()
+        if user_id is None:
+            return ()
+        cached = self._user_orgs.get(user_id)
+        if cached is None:
+            cached = tuple(
+                _guard(lambda: load_orgs(Organization.objects.filter(memberships__user_id=user_id)))
+            )
+            self._user_orgs[user_id] = cached
+            for org in cached:
+                self._orgs_by_slug.setdefault(org.slug, org)
+        return cached
+
+    def named_orgs(self, slugs: Sequence[str]) -> list[OrgSnapshot]:
+        """Snapshots of the named organizations that exist, in the order given."""
+        self._refresh()
+        missing = [slug for slug in slugs if slug not in self._orgs_by_slug]
+        if missing:
+            loaded = {
+                org.slug: org
+                for org in _guard(lambda: load_orgs(Organization.objects.filter(slug__in=missing)))
+            }
+            for slug in missing:
+                self._orgs_by_slug[slug] = loaded.get(slug)
+        return [org for slug in slugs if (org := self._orgs_by_slug.get(slug)) is not None]
+
+
+def _guard(load):  # type: ignore[no-untyped-def]
+    try:
+        return load()
+    except DatabaseError as exc:
+        raise SnapshotsUnavailable("the policy store cannot be read") from exc
+
+
+store = SnapshotStore()

@@ -41,9 +41,16 @@ def _fast_password_hashing(settings) -> None:
 
 @pytest.fixture(autouse=True)
 def _clear_cache() -> Iterator[None]:
+    from orgs.tokens import token_cache
+    from policies.snapshots import store
+
     cache.clear()
+    store.clear()
+    token_cache.clear()
     yield
     cache.clear()
+    store.clear()
+    token_cache.clear()
 
 
 @dataclass

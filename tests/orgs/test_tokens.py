@@ -13,7 +13,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from orgs.models import ActivityLog, PersonalAccessToken, TokenScope
-from orgs.tokens import TokenPrefix, hash_token, mint_token, revoke_token
+from orgs.tokens import TokenPrefix, hash_token, mint_token, revoke_token, token_cache
 from tests.conftest import Cast, bearer
 
 pytestmark = pytest.mark.django_db
@@ -216,6 +216,32 @@ def test_last_used_is_written_at_most_once_a_minute(
     PersonalAccessToken.objects.filter(pk=token.pk).update(
         last_used_at=timezone.now() - dt.timedelta(minutes=2)
     )
+    token_cache.clear()  # as if the short lookup cache had aged out
     api.get("/api/v1/me")
     token.refresh_from_db()
     assert token.last_used_at > first_use
+
+
+def test_revocation_in_this_process_takes_effect_immediately(
+    cast: Cast, api: APIClient
+) -> None:
+    minted = mint_token(user=cast.mike, name="ci")
+    bearer(api, minted.plaintext)
+    assert api.get("/api/v1/me").status_code == HTTPStatus.OK
+    revoke_token(token=minted.token, actor=cast.mike)
+    assert api.get("/api/v1/me").status_code == HTTPStatus.UNAUTHORIZED
+
+
+def test_revocation_elsewhere_takes_effect_when_the_cache_entry_ages_out(
+    cast: Cast, api: APIClient, settings
+) -> None:
+    import time
+
+    settings.TOKEN_CACHE_SECONDS = 0.2
+    minted = mint_token(user=cast.mike, name="ci")
+    bearer(api, minted.plaintext)
+    assert api.get("/api/v1/me").status_code == HTTPStatus.OK
+    # Another process revokes: this process only sees the database row change.
+    PersonalAccessToken.objects.filter(pk=minted.token.pk).update(revoked_at=timezone.now())
+    time.sleep(0.25)
+    assert api.get("/api/v1/me").status_code == HTTPStatus.UNAUTHORIZED

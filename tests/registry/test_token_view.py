@@ -325,7 +325,7 @@ def test_unreadable_policy_grants_nothing_and_asks_to_retry(
     acme_on: None, tokens: dict[str, str], client: Client
 ) -> None:
     auth = basic("mike", tokens["mike"])
-    with mock.patch("policies.decisions.load_catalog", side_effect=OperationalError("down")):
+    with mock.patch("policies.snapshots.load_catalog", side_effect=OperationalError("down")):
         response = get(client, "repository:library/nginx:pull", auth=auth)
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
     assert response["Retry-After"]

@@ -1,0 +1,261 @@
+"""`imageaccess check` end to end: the real command in a child process against gunicorn.
+
+The served app (``served_app`` in ``conftest.py``) is seeded with the demo data: acme with
+olivia (owner) and mike (member), the sample catalog (bitnami is a verified publisher). Each
+test here turns acme's image access on (official and verified publisher images allowed,
+community images not) and restores the settings it found afterwards, because the served app
+is shared with the other end-to-end tests of the session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from tests.e2e.served_app import ServedApp
+
+pytestmark = pytest.mark.e2e
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = BASE_DIR / "tests" / "cli" / "schemas" / "sarif-2.1.0.json"
+COMMUNITY_DENIAL = "image access denied: community images not allowed"
+POLICY_SETTINGS = ("enabled", "allow_official", "allow_verified_publisher", "allow_community")
+# Run the dispatcher exactly as the console script does, without needing it installed.
+CLI = "import sys; from policies.cli import main; sys.exit(main())"
+
+DOCKERFILE = """\
+# syntax=docker/dockerfile:1
+FROM nginx
+FROM someuser/custom-image AS build
+RUN make
+FROM build
+COPY --from=acme/app:1.0 /app /app
+"""
+COMPOSE = """\
+services:
+  web:
+    image: nginx:1.27
+  cache:
+    image: bitnami/redis:7
+  tool:
+    image: someuser/custom-image
+"""
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished ``imageaccess check`` process."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+    def __str__(self) -> str:
+        return f"exit {self.code}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+
+
+def run_check(project: Path, token: str, *args: str) -> Run:
+    """``imageaccess check ARGS`` in ``project`` with ``token`` in ``IMAGEACCESS_TOKEN``."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("IMAGEACCESS_", "DJANGO_", "DATABASE_", "REDIS_URL"))
+    }
+    env.update({"IMAGEACCESS_TOKEN": token, "PYTHONPATH": str(BASE_DIR)})
+    completed = subprocess.run(
+        [sys.executable, "-c", CLI, "check", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=project,
+        timeout=120,
+        check=False,
+    )
+    run = Run(completed.returncode, completed.stdout, completed.stderr)
+    assert token not in completed.stdout + completed.stderr, "the token must never be printed"
+    return run
+
+
+@pytest.fixture
+def acme_policy_on(served_app: ServedApp) -> Iterator[None]:
+    """acme's image access on, community images denied; the previous settings restored."""
+    response = served_app.request(
+        "GET", "/api/v1/orgs/acme/image-access", token=served_app.token("olivia")
+    )
+    assert response.status == 200, response.body
+    before = {name: response.json()[name] for name in (*POLICY_SETTINGS, "audit_mode")}
+    served_app.patch_policy(
+        enabled=True,
+        allow_official=True,
+        allow_verified_publisher=True,
+        allow_community=False,
+        audit_mode=False,
+    )
+    yield
+    served_app.patch_policy(**before)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A build context with a denied community image in the Dockerfile and in Compose."""
+    (tmp_path / "Dockerfile").write_text(DOCKERFILE)
+    (tmp_path / "compose.yaml").write_text(COMPOSE)
+    return tmp_path
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.usefixtures("acme_policy_on")
+def test_member_is_denied_community_images(served_app: ServedApp, project: Path) -> None:
+    result = run_check(project, served_app.token("mike"), "--url", served_app.base_url, ".")
+    assert result.code == 1, str(result)
+    assert result.stdout.splitlines() == [
+        f"Dockerfile:3: {COMMUNITY_DENIAL} (someuser/custom-image)",
+        f"compose.yaml:7: {COMMUNITY_DENIAL} (someuser/custom-image)",
+        "5 images checked in 2 files: 4 allowed, 1 denied",
+    ]
+
+
+@pytest.mark.usefixtures("acme_policy_on")
+def test_owner_is_not_restricted(served_app: ServedApp, project: Path) -> None:
+    result = run_check(
+        project, served_app.token("olivia"), "--url", served_app.base_url, "--org", "acme", "."
+    )
+    assert result.code == 0, str(result)
+    assert result.stdout == "5 images checked in 2 files: 5 allowed, 0 denied\n"
+
+
+@pytest.mark.usefixtures("acme_policy_on")
+def test_only_allowed_images_pass(served_app: ServedApp, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text(
+        "ARG BASE=nginx:1.27\nFROM ${BASE}\nCOPY --from=acme/app:1.0 /app /app\n"
+        "RUN --mount=type=cache,target=/c,from=bitnami/redis:7 true\n"
+    )
+    result = run_check(tmp_path, served_app.token("mike"), "--url", served_app.base_url, ".")
+    assert result.code == 0, str(result)
+    assert result.stdout == "3 images checked in 1 file: 3 allowed, 0 denied\n"
+
+
+@pytest.mark.usefixtures("acme_policy_on")
+def test_audit_mode_warns_and_passes(served_app: ServedApp, project: Path) -> None:
+    served_app.patch_policy(audit_mode=True)
+    result = run_check(project, served_app.token("mike"), "--url", served_app.base_url, ".")
+    assert result.code == 0, str(result)
+    assert result.stdout.splitlines()[0] == (
+        f"Dockerfile:3: warning: audit mode: {COMMUNITY_DENIAL} (someuser/custom-image)"
+    )
+
+
+def test_unreachable_server_exits_2(served_app: ServedApp, project: Path) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}"
+    result = run_check(project, served_app.token("mike"), "--url", url, ".")
+    assert result.code == 2, str(result)
+    assert "connection refused" in result.stderr
+    assert result.stdout == ""
+
+
+def test_bad_token_exits_2_with_the_servers_message(served_app: ServedApp, project: Path) -> None:
+    result = run_check(project, "iat_not-a-real-token", "--url", served_app.base_url, ".")
+    assert result.code == 2, str(result)
+    assert "authentication failed (HTTP 401): " in result.stderr
+
+
+@pytest.mark.usefixtures("acme_policy_on")
+def test_json_report(served_app: ServedApp, project: Path) -> None:
+    result = run_check(
+        project,
+        served_app.token("mike"),
+        "--url",
+        served_app.base_url,
+        "--org",
+        "acme",
+        "--format",
+        "json",
+        ".",
+    )
+    assert result.code == 1, str(result)
+    report = json.loads(result.stdout)
+    by_place = {(item["file"], item["line"]): item for item in report["images"]}
+    denied = by_place[("Dockerfile", 3)]
+    assert denied["image"] == "someuser/custom-image"
+    assert denied["reference"] == "docker.io/someuser/custom-image:latest"
+    assert denied["kind"] == "from"
+    assert denied["allowed"] is False
+    assert denied["category"] == "community"
+    assert denied["reason"] == COMMUNITY_DENIAL
+    assert denied["org"] == "acme"
+    copied = by_place[("Dockerfile", 6)]
+    assert (copied["kind"], copied["category"], copied["allowed"]) == (
+        "copy-from",
+        "organization",
+        True,
+    )
+    assert by_place[("compose.yaml", 5)]["category"] == "verified_publisher"
+    assert by_place[("Dockerfile", 2)]["category"] == "official"
+    assert report["errors"] == []
+    assert report["summary"]["denied"] == 1
+    assert report["summary"]["exit_code"] == 1
+
+
+@pytest.mark.usefixtures("acme_policy_on")
+def test_sarif_report_is_valid(served_app: ServedApp, project: Path) -> None:
+    result = run_check(
+        project,
+        served_app.token("mike"),
+        "--url",
+        served_app.base_url,
+        "--format",
+        "sarif",
+        "--output",
+        "results.sarif",
+        ".",
+    )
+    assert result.code == 1, str(result)
+    assert result.stdout == ""
+    log: dict[str, Any] = json.loads((project / "results.sarif").read_text())
+    schema = json.loads(SCHEMA_PATH.read_text())
+    jsonschema.validators.validator_for(schema)(schema).validate(log)
+    [sarif_run] = log["runs"]
+    assert sarif_run["tool"]["driver"]["name"] == "imageaccess"
+    places = [
+        (
+            r["ruleId"],
+            r["level"],
+            r["locations"][0]["physicalLocation"]["artifactLocation"],
+            r["locations"][0]["physicalLocation"]["region"]["startLine"],
+        )
+        for r in sarif_run["results"]
+    ]
+    assert places == [
+        (
+            "image-access/community",
+            "error",
+            {"uri": "Dockerfile", "uriBaseId": "%SRCROOT%"},
+            3,
+        ),
+        (
+            "image-access/community",
+            "error",
+            {"uri": "compose.yaml", "uriBaseId": "%SRCROOT%"},
+            7,
+        ),
+    ]
+    assert sarif_run["results"][0]["message"]["text"] == (
+        f"{COMMUNITY_DENIAL} (someuser/custom-image)"
+    )
+    # The CI log still shows the denial while the report goes to the file.
+    assert f"Dockerfile:3: {COMMUNITY_DENIAL} (someuser/custom-image)" in result.stderr
