@@ -39,12 +39,12 @@ class Env:
                 ) from exc
         return None
 
-    def str(self, name: str, default: str) -> str:
+    def string(self, name: str, default: str) -> str:
         """A string; an empty value counts as unset."""
         value = self.raw(name)
         return value if value else default
 
-    def bool(self, name: str, default: bool) -> bool:
+    def boolean(self, name: str, default: bool) -> bool:
         """A boolean spelled 1/0, true/false, yes/no or on/off."""
         value = self.raw(name)
         if value is None:
@@ -56,7 +56,7 @@ class Env:
             return False
         raise ImproperlyConfigured(f"{name} must be 1 or 0 (true/false), not {value!r}")
 
-    def int(self, name: str, default: int, *, minimum: int | None = None) -> int:
+    def integer(self, name: str, default: int, *, minimum: int | None = None) -> int:
         """A whole number, optionally at least ``minimum``."""
         value = self.raw(name)
         if value is None or value.strip() == "":
@@ -69,7 +69,7 @@ class Env:
             raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {number}")
         return number
 
-    def list(self, name: str, default: list[str]) -> list[str]:
+    def items(self, name: str, default: list[str]) -> list[str]:
         """A comma-separated list; blank items are dropped."""
         value = self.raw(name)
         if value is None:
@@ -89,7 +89,7 @@ class Env:
 
     def peppers(self, name: str, default: str) -> list[tuple[str, bytes]]:
         """Parse ``id:secret,id:secret`` (newest first) into ``[(id, secret_bytes)]``."""
-        value = self.str(name, default)
+        value = self.string(name, default)
         peppers: list[tuple[str, bytes]] = []
         for item in value.split(","):
             pepper_id, sep, secret = item.strip().partition(":")
@@ -105,7 +105,7 @@ class Env:
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         """One of ``choices``."""
-        value = self.str(name, default)
+        value = self.string(name, default)
         if value not in choices:
             raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, not {value!r}")
         return value

@@ -21,8 +21,9 @@ _BREAKER_SECONDS = 5.0
 
 @lru_cache(maxsize=1)
 def _client() -> redis.Redis:
+    url: str = settings.REDIS_URL or ""
     return redis.Redis.from_url(
-        settings.REDIS_URL,
+        url,
         socket_timeout=0.5,
         socket_connect_timeout=0.5,
         health_check_interval=30,
@@ -40,8 +41,9 @@ class _Breaker:
     def trip(self, exc: Exception) -> None:
         with self._lock:
             if self.allows():
-                logger.warning("Redis unavailable (%s); using fallbacks for %ss", exc,
-                               _BREAKER_SECONDS)
+                logger.warning(
+                    "Redis unavailable (%s); using fallbacks for %ss", exc, _BREAKER_SECONDS
+                )
             self._open_until = time.monotonic() + _BREAKER_SECONDS
 
     def reset(self) -> None:

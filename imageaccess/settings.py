@@ -19,17 +19,17 @@ from imageaccess.env import Env
 env = Env()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(env.str("IMAGEACCESS_DATA_DIR", "var"))
+DATA_DIR = Path(env.string("IMAGEACCESS_DATA_DIR", "var"))
 if not DATA_DIR.is_absolute():
     DATA_DIR = BASE_DIR / DATA_DIR
 
-DEBUG = env.bool("DJANGO_DEBUG", True)
+DEBUG = env.boolean("DJANGO_DEBUG", True)
 _DEV_SECRET_KEY = "dev-insecure-imageaccess-key-change-me-0123456789-abcdefghijklmnop"
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", "" if not DEBUG else _DEV_SECRET_KEY)
+SECRET_KEY = env.string("DJANGO_SECRET_KEY", "" if not DEBUG else _DEV_SECRET_KEY)
 if not SECRET_KEY:
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG=0")
-ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
-CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+ALLOWED_HOSTS = env.items("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
+CSRF_TRUSTED_ORIGINS = env.items("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -93,11 +93,11 @@ if _database_url is None:
     }
 else:
     try:
-        DATABASES = {"default": dj_database_url.parse(_database_url)}  # type: ignore[dict-item]
+        DATABASES = {"default": dict(dj_database_url.parse(_database_url))}
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL cannot be parsed: {exc}") from exc
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", 600, minimum=0)
+        DATABASES["default"]["CONN_MAX_AGE"] = env.integer("DATABASE_CONN_MAX_AGE", 600, minimum=0)
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
         DATABASES["default"]["OPTIONS"] = {"connect_timeout": 3}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -145,14 +145,14 @@ ACCOUNT_EMAIL_VERIFICATION = env.choice(
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_ADAPTER = "orgs.adapters.AccountAdapter"
 ACCOUNT_RATE_LIMITS = {
-    "login_failed": env.str("IMAGEACCESS_LOGIN_RATE_LIMIT", "10/m/ip,5/5m/key"),
+    "login_failed": env.string("IMAGEACCESS_LOGIN_RATE_LIMIT", "10/m/ip,5/5m/key"),
 }
-SIGNUP_OPEN = env.bool("IMAGEACCESS_SIGNUP_OPEN", True)
+SIGNUP_OPEN = env.boolean("IMAGEACCESS_SIGNUP_OPEN", True)
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "imageaccess"
 
 # --- Email ---------------------------------------------------------------------------------
-DEFAULT_FROM_EMAIL = env.str("IMAGEACCESS_FROM_EMAIL", "imageaccess <noreply@localhost>")
+DEFAULT_FROM_EMAIL = env.string("IMAGEACCESS_FROM_EMAIL", "imageaccess <noreply@localhost>")
 _smtp_url = env.url("IMAGEACCESS_SMTP_URL", schemes=("smtp", "smtps"))
 if _smtp_url:
     _smtp = urlsplit(_smtp_url)
@@ -201,29 +201,35 @@ if not DEBUG and env.raw("IMAGEACCESS_TOKEN_PEPPERS") is None:
 TOKEN_LAST_USED_INTERVAL = 60
 
 # --- Registry token service (/v2/token) -----------------------------------------------------
-REGISTRY_KEY_FILE = Path(env.str("IMAGEACCESS_REGISTRY_KEY_FILE", str(DATA_DIR / "registry" / "token.key")))
+REGISTRY_KEY_FILE = Path(
+    env.string("IMAGEACCESS_REGISTRY_KEY_FILE", str(DATA_DIR / "registry" / "token.key"))
+)
 REGISTRY_KEY_TYPE = env.choice("IMAGEACCESS_REGISTRY_KEY_TYPE", "ec", ("ec", "rsa"))
-REGISTRY_EXTRA_CERTS = env.list("IMAGEACCESS_REGISTRY_EXTRA_CERTS", [])
-REGISTRY_ISSUER = env.str("IMAGEACCESS_REGISTRY_ISSUER", "imageaccess")
-REGISTRY_SERVICES = env.list("IMAGEACCESS_REGISTRY_SERVICES", [])
-REGISTRY_ORGS = env.list("IMAGEACCESS_REGISTRY_ORGS", [])
-REGISTRY_UPSTREAM = env.str("IMAGEACCESS_REGISTRY_UPSTREAM", "docker.io")
+REGISTRY_EXTRA_CERTS = env.items("IMAGEACCESS_REGISTRY_EXTRA_CERTS", [])
+REGISTRY_ISSUER = env.string("IMAGEACCESS_REGISTRY_ISSUER", "imageaccess")
+REGISTRY_SERVICES = env.items("IMAGEACCESS_REGISTRY_SERVICES", [])
+REGISTRY_ORGS = env.items("IMAGEACCESS_REGISTRY_ORGS", [])
+REGISTRY_UPSTREAM = env.string("IMAGEACCESS_REGISTRY_UPSTREAM", "docker.io")
 REGISTRY_DENIAL = env.choice("IMAGEACCESS_REGISTRY_DENIAL", "message", ("message", "empty_grant"))
-REGISTRY_TOKEN_TTL = env.int("IMAGEACCESS_REGISTRY_TOKEN_TTL", 300, minimum=30)
-REGISTRY_REFRESH_TTL = env.int("IMAGEACCESS_REGISTRY_REFRESH_TTL", 86400, minimum=60)
+REGISTRY_TOKEN_TTL = env.integer("IMAGEACCESS_REGISTRY_TOKEN_TTL", 300, minimum=30)
+REGISTRY_REFRESH_TTL = env.integer("IMAGEACCESS_REGISTRY_REFRESH_TTL", 86400, minimum=60)
 
 # --- Decision snapshots ---------------------------------------------------------------------
-SNAPSHOT_REFRESH_SECONDS = float(env.int("IMAGEACCESS_SNAPSHOT_REFRESH_MS", 1000, minimum=0)) / 1000
-SNAPSHOT_MAX_STALENESS_SECONDS = float(env.int("IMAGEACCESS_MAX_STALENESS_SECONDS", 30, minimum=0))
-TOKEN_CACHE_SECONDS = float(env.int("IMAGEACCESS_TOKEN_CACHE_MS", 1500, minimum=0)) / 1000
+SNAPSHOT_REFRESH_SECONDS = (
+    float(env.integer("IMAGEACCESS_SNAPSHOT_REFRESH_MS", 1000, minimum=0)) / 1000
+)
+SNAPSHOT_MAX_STALENESS_SECONDS = float(
+    env.integer("IMAGEACCESS_MAX_STALENESS_SECONDS", 30, minimum=0)
+)
+TOKEN_CACHE_SECONDS = float(env.integer("IMAGEACCESS_TOKEN_CACHE_MS", 1500, minimum=0)) / 1000
 
 # --- Decision events ------------------------------------------------------------------------
 EVENT_STREAM = "imageaccess:decision-events"
 EVENT_GROUP = "imageaccess-db"
-EVENT_BATCH_SIZE = env.int("IMAGEACCESS_EVENT_BATCH_SIZE", 500, minimum=1)
-EVENT_CLAIM_IDLE_SECONDS = env.int("IMAGEACCESS_EVENT_CLAIM_IDLE_SECONDS", 30, minimum=1)
-EVENT_RETENTION_DAYS = env.int("IMAGEACCESS_EVENT_RETENTION_DAYS", 90, minimum=1)
-EVENT_DRAIN_INTERVAL = env.int("IMAGEACCESS_EVENT_DRAIN_INTERVAL", 2, minimum=1)
+EVENT_BATCH_SIZE = env.integer("IMAGEACCESS_EVENT_BATCH_SIZE", 500, minimum=1)
+EVENT_CLAIM_IDLE_SECONDS = env.integer("IMAGEACCESS_EVENT_CLAIM_IDLE_SECONDS", 30, minimum=1)
+EVENT_RETENTION_DAYS = env.integer("IMAGEACCESS_EVENT_RETENTION_DAYS", 90, minimum=1)
+EVENT_DRAIN_INTERVAL = env.integer("IMAGEACCESS_EVENT_DRAIN_INTERVAL", 2, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "drain-decision-events": {
         "task": "policies.tasks.drain_decision_events",
@@ -258,12 +264,12 @@ CONTENT_SECURITY_POLICY = (
 if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_SSL_REDIRECT = env.bool("IMAGEACCESS_SSL_REDIRECT", True)
+    SECURE_SSL_REDIRECT = env.boolean("IMAGEACCESS_SSL_REDIRECT", True)
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
-    SECURE_HSTS_SECONDS = env.int("IMAGEACCESS_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_SECONDS = env.integer("IMAGEACCESS_HSTS_SECONDS", 31536000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
-    if env.bool("IMAGEACCESS_BEHIND_PROXY", False):
+    if env.boolean("IMAGEACCESS_BEHIND_PROXY", False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LOGGING = {
@@ -273,5 +279,5 @@ LOGGING = {
     "handlers": {
         "console": {"class": "logging.StreamHandler", "filters": ["redact_tokens"]},
     },
-    "root": {"handlers": ["console"], "level": env.str("IMAGEACCESS_LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env.string("IMAGEACCESS_LOG_LEVEL", "INFO")},
 }

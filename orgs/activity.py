@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from orgs.models import ActivityLog, Organization, PersonalAccessToken
@@ -12,7 +12,7 @@ from orgs.models import ActivityLog, Organization, PersonalAccessToken
 
 def log_action(
     *,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     org: Organization | None,
     action: str,
     target: str = "",

@@ -7,6 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from imageaccess.api import request_user
 from orgs.models import Membership, PersonalAccessToken
 from orgs.serializers import MeSerializer
 
@@ -16,7 +17,7 @@ class MeView(APIView):
 
     @extend_schema(responses=MeSerializer, summary="Who am I")
     def get(self, request: Request) -> Response:
-        user = request.user
+        user = request_user(request)
         memberships = Membership.objects.filter(user=user).select_related("org")
         token = request.auth if isinstance(request.auth, PersonalAccessToken) else None
         data = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
@@ -47,9 +47,7 @@ def credentials_from_header(header: bytes) -> tuple[str | None, str] | None:
 class PersonalAccessTokenAuthentication(BaseAuthentication):
     """Authenticate API calls by PAT; sets ``request.auth`` to the token row."""
 
-    def authenticate(
-        self, request: Request
-    ) -> tuple[AbstractBaseUser, PersonalAccessToken] | None:
+    def authenticate(self, request: Request) -> tuple[User, PersonalAccessToken] | None:
         try:
             credentials = credentials_from_header(get_authorization_header(request))
             if credentials is None:

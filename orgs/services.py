@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -25,7 +25,7 @@ class MembershipError(Exception):
 
 
 def create_organization(
-    *, creator: AbstractBaseUser, slug: str, name: str, plan: str = Plan.BUSINESS
+    *, creator: User, slug: str, name: str, plan: str = Plan.BUSINESS
 ) -> Organization:
     """Create an organization owning the namespace ``slug``; ``creator`` becomes its owner."""
     org = Organization(slug=slug, name=name, plan=plan)
@@ -46,9 +46,7 @@ def create_organization(
     return org
 
 
-def check_role_change(
-    *, actor: Membership, target: Membership, new_role: str | None
-) -> None:
+def check_role_change(*, actor: Membership, target: Membership, new_role: str | None) -> None:
     """The one place that holds the role rules. ``new_role=None`` means removal.
 
     Only owners manage members; nobody changes their own role (they may leave, unless they
@@ -141,7 +139,8 @@ def invite(
         existing = user_model.objects.filter(email__iexact=email).first()
     if existing is not None and Membership.objects.filter(org=org, user=existing).exists():
         raise MembershipError(f"{existing.get_username()} is already a member.")
-    if Invitation.objects.for_org(org).pending().filter(email=email, username=username).exists():
+    pending = Invitation.objects.pending().filter(org=org, email=email, username=username)
+    if pending.exists():
         raise MembershipError("There is already a pending invitation for them.")
     secret = secrets.token_urlsafe(32)
     with transaction.atomic():
@@ -176,7 +175,9 @@ def renew_invitation(*, actor: Membership, invitation: Invitation) -> IssuedInvi
         invitation.expires_at = timezone.now() + INVITATION_LIFETIME
         invitation.save(update_fields=["token_hash", "expires_at"])
         log_action(
-            actor=actor.user, org=invitation.org, action="invitation.resent",
+            actor=actor.user,
+            org=invitation.org,
+            action="invitation.resent",
             target=invitation.invitee,
         )
     return IssuedInvitation(invitation=invitation, secret=secret)
@@ -192,7 +193,9 @@ def cancel_invitation(*, actor: Membership, invitation: Invitation) -> None:
         invitation.cancelled_at = timezone.now()
         invitation.save(update_fields=["cancelled_at"])
         log_action(
-            actor=actor.user, org=invitation.org, action="invitation.cancelled",
+            actor=actor.user,
+            org=invitation.org,
+            action="invitation.cancelled",
             target=invitation.invitee,
         )
 
@@ -204,7 +207,7 @@ def find_invitation(secret: str) -> Invitation | None:
     )
 
 
-def _check_addressee(invitation: Invitation, user: AbstractBaseUser) -> None:
+def _check_addressee(invitation: Invitation, user: User) -> None:
     if invitation.status != Invitation.Status.PENDING:
         raise MembershipError(f"This invitation was {invitation.status} and cannot be used.")
     if invitation.username and invitation.username.lower() != user.get_username().lower():
@@ -213,7 +216,7 @@ def _check_addressee(invitation: Invitation, user: AbstractBaseUser) -> None:
         raise MembershipError("This invitation is addressed to another email address.")
 
 
-def accept_invitation(*, invitation: Invitation, user: AbstractBaseUser) -> Membership:
+def accept_invitation(*, invitation: Invitation, user: User) -> Membership:
     """Join the organization with the invited role; an invitation works once."""
     with transaction.atomic():
         invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
@@ -226,7 +229,7 @@ def accept_invitation(*, invitation: Invitation, user: AbstractBaseUser) -> Memb
         except IntegrityError:
             raise MembershipError("You are already a member of this organization.") from None
         invitation.accepted_at = timezone.now()
-        invitation.accepted_by = user  # type: ignore[assignment]
+        invitation.accepted_by = user
         invitation.save(update_fields=["accepted_at", "accepted_by"])
         log_action(
             actor=user,
@@ -238,7 +241,7 @@ def accept_invitation(*, invitation: Invitation, user: AbstractBaseUser) -> Memb
     return membership
 
 
-def decline_invitation(*, invitation: Invitation, user: AbstractBaseUser) -> None:
+def decline_invitation(*, invitation: Invitation, user: User) -> None:
     """Refuse an invitation; it cannot be used afterwards."""
     with transaction.atomic():
         invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
@@ -246,6 +249,8 @@ def decline_invitation(*, invitation: Invitation, user: AbstractBaseUser) -> Non
         invitation.declined_at = timezone.now()
         invitation.save(update_fields=["declined_at"])
         log_action(
-            actor=user, org=invitation.org, action="invitation.declined",
+            actor=user,
+            org=invitation.org,
+            action="invitation.declined",
             target=user.get_username(),
         )

@@ -55,15 +55,16 @@ class OrgMixin(LoginRequiredMixin):
             needed = self.write_capability
         if not role_can(self.membership.role, needed):
             raise PermissionDenied("Only owners can change this.")
-        return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+        return super().dispatch(request, *args, **kwargs)
 
     def can(self, capability: Capability) -> bool:
         return role_can(self.membership.role, capability)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context: dict[str, Any] = super().get_context_data(**kwargs)  # type: ignore[misc]
-        context.update(org=self.org, membership=self.membership, is_owner=self.can(
-            Capability.MANAGE_POLICY))
+        context.update(
+            org=self.org, membership=self.membership, is_owner=self.can(Capability.MANAGE_POLICY)
+        )
         return context
 
 
@@ -91,7 +92,9 @@ class OrgAPIView(APIView):
         if not role_can(self.membership.role, needed):
             raise exceptions.PermissionDenied("only organization owners can do this")
         token = request.auth
-        if writing and isinstance(token, PersonalAccessToken) and not token.allows(
-            TokenScope.ADMIN
+        if (
+            writing
+            and isinstance(token, PersonalAccessToken)
+            and not token.allows(TokenScope.ADMIN)
         ):
             raise exceptions.PermissionDenied("this change needs a token with the admin scope")

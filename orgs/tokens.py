@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -45,6 +45,12 @@ class TokenError(Exception):
 
 GENERIC_FAILURE = "invalid username or access token"
 OAT_REFUSED = "organization access tokens are not supported: use a personal access token"
+
+
+def peppers() -> list[tuple[str, bytes]]:
+    """Configured peppers, newest first (``IMAGEACCESS_TOKEN_PEPPERS``)."""
+    configured: list[tuple[str, bytes]] = settings.TOKEN_PEPPERS
+    return configured
 
 
 def hash_token(plaintext: str, pepper: bytes) -> str:
@@ -80,11 +86,11 @@ def validate_expiry(expires_at: dt.datetime | None, now: dt.datetime | None = No
 
 def mint_token(
     *,
-    user: AbstractBaseUser,
+    user: User,
     name: str,
     scope: str = TokenScope.READ,
     expires_at: dt.datetime | None = None,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
 ) -> MintedToken:
     """Create a token for ``user``; the plaintext is returned once and never stored."""
     from orgs.activity import log_action
@@ -95,7 +101,7 @@ def mint_token(
         raise ValueError("a token needs a name")
     validate_expiry(expires_at)
     plaintext = TokenPrefix.PERSONAL + secrets.token_urlsafe(_SECRET_BYTES)
-    pepper_id, pepper = settings.TOKEN_PEPPERS[0]
+    pepper_id, pepper = peppers()[0]
     with transaction.atomic():
         token = PersonalAccessToken.objects.create(
             user=user,
@@ -116,7 +122,7 @@ def mint_token(
     return MintedToken(token=token, plaintext=plaintext)
 
 
-def revoke_token(*, token: PersonalAccessToken, actor: AbstractBaseUser) -> None:
+def revoke_token(*, token: PersonalAccessToken, actor: User) -> None:
     """Revoke ``token`` now (idempotent) and log it."""
     from orgs.activity import log_action
 
@@ -180,13 +186,11 @@ token_cache = _TokenCache()
 
 def find_token(plaintext: str) -> PersonalAccessToken | None:
     """The stored token whose hash matches ``plaintext`` under any configured pepper."""
-    hashes = [hash_token(plaintext, pepper) for _, pepper in settings.TOKEN_PEPPERS]
+    hashes = [hash_token(plaintext, pepper) for _, pepper in peppers()]
     cached = token_cache.get(hashes[0])
     if cached is not None:
         return cached
-    token = (
-        PersonalAccessToken.objects.select_related("user").filter(token_hash__in=hashes).first()
-    )
+    token = PersonalAccessToken.objects.select_related("user").filter(token_hash__in=hashes).first()
     if token is None:
         return None
     # The lookup is by index; compare again in constant time so no path depends on timing.
@@ -223,7 +227,7 @@ def authenticate_token(plaintext: str, *, username: str | None = None) -> Person
     return token
 
 
-def _names_of(user: AbstractBaseUser) -> set[str]:
+def _names_of(user: User) -> set[str]:
     names = {user.get_username().lower()}
     email = getattr(user, "email", "")
     if email:
@@ -237,9 +241,9 @@ def touch_last_used(token: PersonalAccessToken, now: dt.datetime) -> None:
     if token.last_used_at is not None and now - token.last_used_at < interval:
         return
     token.last_used_at = now
-    PersonalAccessToken.objects.filter(pk=token.pk).filter(
-        _unused_since(now - interval)
-    ).update(last_used_at=now)
+    PersonalAccessToken.objects.filter(pk=token.pk).filter(_unused_since(now - interval)).update(
+        last_used_at=now
+    )
 
 
 def _unused_since(cutoff: dt.datetime) -> Q:

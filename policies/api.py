@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from imageaccess.api import APIError, error_response
+from imageaccess.api import APIError, error_response, request_user
 from orgs.authentication import PersonalAccessTokenAuthentication
 from orgs.models import PersonalAccessToken
 from orgs.tenancy import OrgAPIView
@@ -64,7 +64,7 @@ class DecisionView(APIView):
         serializer = DecisionRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        user = request.user
+        user = request_user(request)
         try:
             outcomes = decide_images(
                 data["images"], user_id=user.pk, named_orgs=data.get("orgs") or None
@@ -115,11 +115,14 @@ class ImageAccessPolicyView(OrgAPIView):
         }
         try:
             policy, _ = update_policy(
-                org=self.org, actor=request.user, changes=changes, token=_token(request)
+                org=self.org, actor=request_user(request), changes=changes, token=_token(request)
             )
         except PolicyError as exc:
-            raise APIError(str(exc), code="plan_required" if "Business" in str(exc)
-                           else "invalid_request", status_code=400) from None
+            raise APIError(
+                str(exc),
+                code="plan_required" if "Business" in str(exc) else "invalid_request",
+                status_code=400,
+            ) from None
         return Response(ImageAccessPolicySerializer(policy).data)
 
 
@@ -128,7 +131,7 @@ class ExceptionListView(OrgAPIView):
 
     @extend_schema(responses=RepositoryExceptionSerializer(many=True), summary="List exceptions")
     def get(self, request: Request, slug: str) -> Response:
-        exceptions = RepositoryException.objects.for_org(self.org).select_related("created_by")
+        exceptions = RepositoryException.objects.filter(org=self.org).select_related("created_by")
         return Response(RepositoryExceptionSerializer(exceptions, many=True).data)
 
     @extend_schema(
@@ -145,7 +148,7 @@ class ExceptionListView(OrgAPIView):
         try:
             exception = add_exception(
                 org=self.org,
-                actor=request.user,
+                actor=request_user(request),
                 repository=data["repository"],
                 reason=data.get("reason", ""),
                 expires_at=data.get("expires_at"),
@@ -163,11 +166,15 @@ class ExceptionDetailView(OrgAPIView):
 
     @extend_schema(responses={200: RepositoryExceptionSerializer}, summary="Read an exception")
     def get(self, request: Request, slug: str, pk: int) -> Response:
-        exception = get_object_or_404(RepositoryException.objects.for_org(self.org), pk=pk)
+        exception: RepositoryException = get_object_or_404(
+            RepositoryException.objects.for_org(self.org), pk=pk
+        )
         return Response(RepositoryExceptionSerializer(exception).data)
 
     @extend_schema(responses={204: None}, summary="Remove an exception")
     def delete(self, request: Request, slug: str, pk: int) -> Response:
-        exception = get_object_or_404(RepositoryException.objects.for_org(self.org), pk=pk)
-        remove_exception(exception=exception, actor=request.user, token=_token(request))
+        exception: RepositoryException = get_object_or_404(
+            RepositoryException.objects.for_org(self.org), pk=pk
+        )
+        remove_exception(exception=exception, actor=request_user(request), token=_token(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -164,13 +164,15 @@ def drain_stream(*, max_batches: int = 100, consumer: str | None = None) -> int:
     cursor = "0-0"
     idle_ms = settings.EVENT_CLAIM_IDLE_SECONDS * 1000
     for _ in range(max_batches):
-        result = client.xautoclaim(stream, group, consumer, idle_ms, start_id=cursor, count=size)
+        result: Any = client.xautoclaim(
+            stream, group, consumer, idle_ms, start_id=cursor, count=size
+        )
         cursor, claimed = result[0], result[1]
         inserted += _store_and_ack(client, claimed)
         if cursor in (b"0-0", "0-0"):
             break
     for _ in range(max_batches):
-        response = client.xreadgroup(group, consumer, {stream: ">"}, count=size)
+        response: Any = client.xreadgroup(group, consumer, {stream: ">"}, count=size)
         if not response:
             break
         entries = response[0][1]

@@ -15,7 +15,7 @@ MAX_IMAGES_PER_CALL = 100
 class StrictBooleanField(serializers.BooleanField):
     """Only JSON ``true``/``false``: a string or number is a mistake worth reporting."""
 
-    default_error_messages = {"invalid": "must be true or false"}  # noqa: RUF012
+    default_error_messages = {"invalid": "must be true or false"}
 
     def to_internal_value(self, data: Any) -> bool:
         if not isinstance(data, bool):
@@ -26,7 +26,7 @@ class StrictBooleanField(serializers.BooleanField):
 class ImageField(serializers.CharField):
     """An image reference as text; parsing errors are reported per item, not per request."""
 
-    default_error_messages = {"invalid": "must be a string"}  # noqa: RUF012
+    default_error_messages = {"invalid": "must be a string"}
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_length=1024, trim_whitespace=True, **kwargs)
@@ -56,7 +56,10 @@ class DecisionRequestSerializer(serializers.Serializer):
     """A decision request: ``images`` (or a single ``image``), optional ``orgs`` and ``action``."""
 
     images = serializers.ListField(
-        child=ImageField(), required=False, allow_empty=False, max_length=MAX_IMAGES_PER_CALL,
+        child=ImageField(),
+        required=False,
+        allow_empty=False,
+        max_length=MAX_IMAGES_PER_CALL,
         error_messages={
             "max_length": f"at most {MAX_IMAGES_PER_CALL} images per call",
             "empty": "list at least one image",
@@ -119,7 +122,9 @@ class ImageAccessPolicySerializer(serializers.ModelSerializer):
     allow_community = StrictBooleanField(required=False)
     audit_mode = StrictBooleanField(required=False)
     allow_organization = serializers.SerializerMethodField()
-    updated_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    updated_by: serializers.SlugRelatedField = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
 
     class Meta:
         model = ImageAccessPolicy
@@ -158,7 +163,9 @@ class RepositoryExceptionSerializer(serializers.ModelSerializer):
     """A repository exception; ``repository`` is ``namespace/name`` or ``namespace/*``."""
 
     repository = serializers.CharField(max_length=512)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by: serializers.SlugRelatedField = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
     expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -19,13 +19,13 @@ from orgs.activity import log_action
 from orgs.models import Organization, PersonalAccessToken
 from policies.engine.classify import hub_path
 from policies.engine.reference import InvalidReference, parse_normalized_named
-from policies.snapshots import bump_snapshot_version
 from policies.models import (
     ImageAccessPolicy,
     PublisherKind,
     PublisherNamespace,
     RepositoryException,
 )
+from policies.snapshots import bump_snapshot_version
 
 BUSINESS_REQUIRED = "image access management requires a Business subscription"
 
@@ -43,7 +43,7 @@ def get_policy(org: Organization) -> ImageAccessPolicy:
 def update_policy(
     *,
     org: Organization,
-    actor: AbstractBaseUser,
+    actor: User,
     changes: Mapping[str, bool],
     token: PersonalAccessToken | None = None,
 ) -> tuple[ImageAccessPolicy, dict[str, bool]]:
@@ -66,7 +66,7 @@ def update_policy(
         for name, value in changed.items():
             setattr(policy, name, value)
         policy.version = F("version") + 1
-        policy.updated_by = actor  # type: ignore[assignment]
+        policy.updated_by = actor
         policy.updated_at = timezone.now()
         policy.save()
         policy.refresh_from_db()
@@ -109,7 +109,7 @@ def parse_repository_pattern(value: str) -> tuple[str, str]:
 def add_exception(
     *,
     org: Organization,
-    actor: AbstractBaseUser,
+    actor: User,
     repository: str,
     reason: str = "",
     expires_at: dt.datetime | None = None,
@@ -146,7 +146,7 @@ def add_exception(
 def remove_exception(
     *,
     exception: RepositoryException,
-    actor: AbstractBaseUser,
+    actor: User,
     token: PersonalAccessToken | None = None,
 ) -> None:
     """Withdraw a repository exception."""
@@ -231,14 +231,14 @@ def replace_catalog(entries: list[CatalogEntry]) -> CatalogReport:
                 row.delete()
                 report.removed.append(namespace)
         for namespace, entry in wanted.items():
-            row = current.get(namespace)
-            if row is None:
+            existing = current.get(namespace)
+            if existing is None:
                 PublisherNamespace.objects.create(
                     namespace=namespace, kind=entry.kind, note=entry.note
                 )
                 report.added.append(namespace)
-            elif (row.kind, row.note) != (entry.kind, entry.note):
-                row.kind, row.note = entry.kind, entry.note
-                row.save(update_fields=["kind", "note"])
+            elif (existing.kind, existing.note) != (entry.kind, entry.note):
+                existing.kind, existing.note = entry.kind, entry.note
+                existing.save(update_fields=["kind", "note"])
                 report.changed.append(namespace)
     return report

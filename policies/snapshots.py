@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
@@ -80,7 +81,7 @@ def current_version() -> int:
     client = get_redis()
     if client is not None:
         try:
-            value = client.get(VERSION_KEY)
+            value: Any = client.get(VERSION_KEY)
             if value is not None:
                 return int(value)
             version = database_version()
@@ -224,7 +225,10 @@ class SnapshotStore:
         return [org for slug in slugs if (org := self._orgs_by_slug.get(slug)) is not None]
 
 
-def _guard(load):  # type: ignore[no-untyped-def]
+_T = TypeVar("_T")
+
+
+def _guard(load: Callable[[], _T]) -> _T:
     try:
         return load()
     except DatabaseError as exc:

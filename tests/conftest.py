@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User as AuthUser
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
@@ -27,8 +28,8 @@ PASSWORD = "correct-horse-battery-staple"
 
 def pytest_configure(config: pytest.Config) -> None:
     if os.environ.get("CI") == "true":
-        engine = settings.DATABASES["default"]["ENGINE"]
-        backend = settings.CACHES["default"]["BACKEND"]
+        engine = str(settings.DATABASES["default"]["ENGINE"])
+        backend = str(settings.CACHES["default"]["BACKEND"])
         assert engine == "django.db.backends.postgresql", f"CI must use PostgreSQL, not {engine}"
         assert backend.endswith("RedisCache"), f"CI must use Redis for the cache, not {backend}"
 
@@ -57,19 +58,20 @@ def _clear_cache() -> Iterator[None]:
 class Cast:
     acme: Organization
     globex: Organization
-    olivia: object
-    erin: object
-    mike: object
-    charlie: object
+    olivia: AuthUser
+    erin: AuthUser
+    mike: AuthUser
+    charlie: AuthUser
 
-    def user(self, name: str) -> object:
-        return getattr(self, name)
+    def user(self, name: str) -> AuthUser:
+        user: AuthUser = getattr(self, name)
+        return user
 
 
-def make_user(username: str) -> object:
+def make_user(username: str) -> AuthUser:
     from allauth.account.models import EmailAddress
 
-    user = User.objects.create_user(username, f"{username}@example.com", PASSWORD)
+    user: AuthUser = User.objects.create_user(username, f"{username}@example.com", PASSWORD)
     EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
     return user
 

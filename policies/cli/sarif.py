@@ -33,8 +33,8 @@ SRCROOT = "%SRCROOT%"
 
 _FIX = (
     "Use an image the organization allows, or ask an owner of the organization for a "
-    "repository exception (Image access > Requests in the console). Owners change which "
-    "image types are allowed on the Image access page."
+    "repository exception. Owners choose which image types are allowed on the Image access "
+    "page of the console."
 )
 
 # rule id -> (name, short description, full description). Written in our own words.

@@ -79,43 +79,52 @@ def decide_for_org(
     """Apply one organization's policy to ``reference`` for ``user_id``."""
     classification = classify(reference, org_namespaces=org.namespaces, catalog=catalog)
     category = classification.category
-    common = {"org": org.slug, "org_id": org.id, "policy_version": org.policy.version}
+
+    def verdict(
+        allowed: bool,
+        reason: str,
+        *,
+        scope: Scope = Scope.GOVERNED,
+        would_deny: bool = False,
+        exception_id: int | None = None,
+    ) -> Decision:
+        return Decision(
+            reference,
+            classification,
+            allowed,
+            reason,
+            scope=scope,
+            org=org.slug,
+            org_id=org.id,
+            policy_version=org.policy.version,
+            would_deny=would_deny,
+            exception_id=exception_id,
+        )
+
     if category is Category.OTHER_REGISTRY:
-        return Decision(
-            reference, classification, True, "not a Docker Hub image: not governed",
-            scope=Scope.NOT_GOVERNED, **common,
-        )
+        return verdict(True, "not a Docker Hub image: not governed", scope=Scope.NOT_GOVERNED)
     if not org.business:
-        return Decision(
-            reference, classification, True,
-            "image access management needs a Business subscription: not enforced", **common,
-        )
+        return verdict(True, "image access management needs a Business subscription: not enforced")
     if not org.policy.enabled:
-        return Decision(reference, classification, True, "image access is off", **common)
+        return verdict(True, "image access is off")
     if org.role_of(user_id) == OWNER:
-        return Decision(reference, classification, True, "owners are not restricted", **common)
+        return verdict(True, "owners are not restricted")
     if category is Category.ORGANIZATION:
-        return Decision(
-            reference, classification, True, "organization images are always allowed", **common
-        )
-    assert classification.namespace is not None and classification.name is not None
+        return verdict(True, "organization images are always allowed")
+    namespace, name = classification.namespace or "", classification.name or ""
     for exception in org.exceptions:
-        if exception.matches(classification.namespace, classification.name, now):
-            return Decision(
-                reference, classification, True,
+        if exception.matches(namespace, name, now):
+            return verdict(
+                True,
                 f"allowed by repository exception {exception.namespace}/{exception.name}",
-                exception_id=exception.id, **common,
+                exception_id=exception.id,
             )
     if _type_allowed(org, category):
-        return Decision(
-            reference, classification, True, f"{category.label} images allowed", **common
-        )
+        return verdict(True, f"{category.label} images allowed")
     reason = denial_reason(category)
     if org.policy.audit_mode:
-        return Decision(
-            reference, classification, True, f"audit mode: {reason}", would_deny=True, **common
-        )
-    return Decision(reference, classification, False, reason, **common)
+        return verdict(True, f"audit mode: {reason}", would_deny=True)
+    return verdict(False, reason)
 
 
 def decide(
@@ -137,20 +146,26 @@ def decide(
     if named_orgs:
         for org in named_orgs:
             if org.role_of(user_id) is not None:
-                return decide_for_org(
-                    reference, user_id=user_id, org=org, catalog=catalog, now=now
-                )
+                return decide_for_org(reference, user_id=user_id, org=org, catalog=catalog, now=now)
         unaffiliated = classify(reference, org_namespaces=frozenset(), catalog=catalog)
         if unaffiliated.category is Category.OTHER_REGISTRY:
             return Decision(
-                reference, unaffiliated, True, "not a Docker Hub image: not governed",
+                reference,
+                unaffiliated,
+                True,
+                "not a Docker Hub image: not governed",
                 scope=Scope.NOT_GOVERNED,
             )
         for org in named_orgs:
             if org.enforce_sign_in:
                 return Decision(
-                    reference, unaffiliated, False, sign_in_reason(org.slug),
-                    org=org.slug, org_id=org.id, policy_version=org.policy.version,
+                    reference,
+                    unaffiliated,
+                    False,
+                    sign_in_reason(org.slug),
+                    org=org.slug,
+                    org_id=org.id,
+                    policy_version=org.policy.version,
                     sign_in_required=True,
                 )
         return Decision(reference, unaffiliated, True, "no organization's policy applies")
@@ -171,8 +186,10 @@ def decide(
     unaffiliated = classify(reference, org_namespaces=frozenset(), catalog=catalog)
     if unaffiliated.category is Category.OTHER_REGISTRY:
         return Decision(
-            reference, unaffiliated, True, "not a Docker Hub image: not governed",
+            reference,
+            unaffiliated,
+            True,
+            "not a Docker Hub image: not governed",
             scope=Scope.NOT_GOVERNED,
         )
     return Decision(reference, unaffiliated, True, "no organization's policy applies")
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -14,7 +15,8 @@ from policies.registry.keys import SigningKey, build_cert_bundle, load_signing_k
 def signing_key() -> SigningKey:
     """The signing key named by ``IMAGEACCESS_REGISTRY_KEY_FILE``, created on first use."""
     try:
-        return load_signing_key(settings.REGISTRY_KEY_FILE, key_type=settings.REGISTRY_KEY_TYPE)
+        key_type: Literal["ec", "rsa"] = "rsa" if settings.REGISTRY_KEY_TYPE == "rsa" else "ec"
+        return load_signing_key(settings.REGISTRY_KEY_FILE, key_type=key_type)
     except (OSError, ValueError) as exc:
         raise ImproperlyConfigured(
             f"IMAGEACCESS_REGISTRY_KEY_FILE ({settings.REGISTRY_KEY_FILE}) cannot be used: {exc}"

@@ -26,7 +26,13 @@ from orgs.tokens import GENERIC_FAILURE, TokenError, authenticate_token
 from policies.decisions import PolicyUnavailable, decide_images
 from policies.engine.reference import InvalidReference, parse_normalized_named
 from policies.events import RequestContext, record_decisions
-from policies.registry.jwt_tokens import Scope, ScopeError, error_body, issue_registry_token, parse_scopes
+from policies.registry.jwt_tokens import (
+    Scope,
+    ScopeError,
+    error_body,
+    issue_registry_token,
+    parse_scopes,
+)
 from policies.registry.signing import signing_key
 
 _REFRESH_SALT = "imageaccess.registry.refresh"
@@ -75,7 +81,9 @@ def _basic_credentials(request: HttpRequest) -> tuple[str, str] | None:
     if not header or scheme.lower() != "basic":
         return None
     try:
-        username, sep, secret = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+        username, sep, secret = (
+            base64.b64decode(value.strip(), validate=True).decode().partition(":")
+        )
     except (binascii.Error, UnicodeDecodeError):
         raise TokenRequestError(401, "UNAUTHORIZED", "malformed Basic credentials") from None
     if not sep:
@@ -97,12 +105,11 @@ def _refresh_caller(refresh_token: str) -> Caller:
         )
     except signing.BadSignature:
         raise TokenRequestError(401, "UNAUTHORIZED", "invalid or expired refresh token") from None
-    token = (
-        PersonalAccessToken.objects.active().select_related("user").filter(pk=token_id).first()
-    )
+    token = PersonalAccessToken.objects.active().select_related("user").filter(pk=token_id).first()
     if token is None or not token.user.is_active:
-        raise TokenRequestError(401, "UNAUTHORIZED", "the access token behind this refresh token "
-                                "is no longer valid")
+        raise TokenRequestError(
+            401, "UNAUTHORIZED", "the access token behind this refresh token is no longer valid"
+        )
     return Caller(token)
 
 
@@ -113,9 +120,7 @@ def _caller(request: HttpRequest, params: dict[str, str]) -> Caller:
             return _authenticate(params.get("username", ""), params.get("password", ""))
         if grant == "refresh_token":
             return _refresh_caller(params.get("refresh_token", ""))
-        raise TokenRequestError(
-            400, "UNSUPPORTED", "grant_type must be password or refresh_token"
-        )
+        raise TokenRequestError(400, "UNSUPPORTED", "grant_type must be password or refresh_token")
     credentials = _basic_credentials(request)
     if credentials is None:
         return Caller()
@@ -166,7 +171,9 @@ def token(request: HttpRequest) -> HttpResponse:
         return _error(400, "UNSUPPORTED", str(exc))
     except PolicyUnavailable:
         return _error(
-            503, "UNAVAILABLE", "the image access policy cannot be read right now: retry shortly",
+            503,
+            "UNAVAILABLE",
+            "the image access policy cannot be read right now: retry shortly",
             **{"Retry-After": "2"},
         )
 

@@ -864,3 +864,14 @@ def test_django_is_not_imported(api: FakeAPI, project: Path) -> None:
     )
     last = json.loads(completed.stdout.strip().splitlines()[-1])
     assert last == {"code": 1, "loaded": []}, completed.stderr
+
+
+def test_the_vendored_schema_rejects_a_broken_log(api: FakeAPI, project: Path) -> None:
+    # Guards the guard: a schema that accepted anything would make the SARIF tests pointless.
+    log = json.loads(run_check("--url", api.url, "--format", "sarif", ".").stdout)
+    log["runs"][0]["results"][0]["level"] = "fatal"
+    with pytest.raises(jsonschema.ValidationError):
+        validate_sarif(log)
+    del log["runs"][0]["tool"]
+    with pytest.raises(jsonschema.ValidationError):
+        validate_sarif(log)

@@ -45,9 +45,7 @@ GLOBEX = OrgSnapshot(
 
 
 def for_org(image: str, user: int = MIKE, org: OrgSnapshot = ACME) -> Decision:
-    return decide_for_org(
-        parse_docker_ref(image), user_id=user, org=org, catalog=CATALOG, now=NOW
-    )
+    return decide_for_org(parse_docker_ref(image), user_id=user, org=org, catalog=CATALOG, now=NOW)
 
 
 @pytest.mark.parametrize(
@@ -209,9 +207,7 @@ RULES = [
     [rule[1:] for rule in RULES],
     ids=[rule[0] for rule in RULES],
 )
-def test_decision_rules(
-    image: str, user: int, changes: dict, allowed: bool, reason: str
-) -> None:
+def test_decision_rules(image: str, user: int, changes: dict, allowed: bool, reason: str) -> None:
     decision = for_org(image, user, replace(ACME, **changes))
     assert decision.allowed is allowed
     assert reason in decision.reason
@@ -221,8 +217,9 @@ def test_decision_rules(
 def test_denial_reasons_are_exactly_dockers() -> None:
     assert for_org("someuser/x").reason == "image access denied: community images not allowed"
     assert (
-        for_org("bitnami/x", org=replace(ACME, policy=replace(ON, allow_verified_publisher=False)))
-        .reason
+        for_org(
+            "bitnami/x", org=replace(ACME, policy=replace(ON, allow_verified_publisher=False))
+        ).reason
         == "image access denied: verified publisher images not allowed"
     )
     assert (

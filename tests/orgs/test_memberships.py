@@ -60,9 +60,7 @@ def test_only_owners_manage_members(cast: Cast, actor: str) -> None:
 def test_nobody_changes_their_own_role(cast: Cast) -> None:
     change_role(actor=membership(cast, "olivia"), target=membership(cast, "erin"), role="owner")
     with pytest.raises(MembershipError, match="your own role"):
-        change_role(
-            actor=membership(cast, "erin"), target=membership(cast, "erin"), role="member"
-        )
+        change_role(actor=membership(cast, "erin"), target=membership(cast, "erin"), role="member")
 
 
 def test_last_owner_can_be_neither_demoted_nor_removed(cast: Cast) -> None:

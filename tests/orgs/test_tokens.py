@@ -120,9 +120,7 @@ def test_missing_credentials_get_401(api: APIClient, db: None) -> None:
     "secret",
     ["dckr_pat_doesnotexistdoesnotexist1234", "not-a-token", "dckr_pat_", "x" * 500],
 )
-def test_unknown_token_gets_the_generic_message(
-    cast: Cast, api: APIClient, secret: str
-) -> None:
+def test_unknown_token_gets_the_generic_message(cast: Cast, api: APIClient, secret: str) -> None:
     assert_401(
         bearer(api, secret).get("/api/v1/me"),
         "invalid_credentials",
@@ -178,9 +176,7 @@ def test_revoked_token_says_it_was_revoked(cast: Cast, api: APIClient) -> None:
     )
 
 
-def test_organization_access_token_is_refused_with_explanation(
-    cast: Cast, api: APIClient
-) -> None:
+def test_organization_access_token_is_refused_with_explanation(cast: Cast, api: APIClient) -> None:
     assert_401(
         bearer(api, "dckr_oat_7Yx2cQeVb1mK9pLzR4tW8sNfHj3").get("/api/v1/me"),
         "organization_token",
@@ -222,9 +218,7 @@ def test_last_used_is_written_at_most_once_a_minute(
     assert token.last_used_at > first_use
 
 
-def test_revocation_in_this_process_takes_effect_immediately(
-    cast: Cast, api: APIClient
-) -> None:
+def test_revocation_in_this_process_takes_effect_immediately(cast: Cast, api: APIClient) -> None:
     minted = mint_token(user=cast.mike, name="ci")
     bearer(api, minted.plaintext)
     assert api.get("/api/v1/me").status_code == HTTPStatus.OK

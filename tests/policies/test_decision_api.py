@@ -109,7 +109,9 @@ def test_owner_allowing_community_over_the_api_lets_mike_pull(
     assert ImageAccessPolicy.objects.get(org__slug="acme").allow_community is True
 
 
-def test_named_org_decides(acme_on: None, cast: Cast, tokens: dict[str, str], api: APIClient) -> None:
+def test_named_org_decides(
+    acme_on: None, cast: Cast, tokens: dict[str, str], api: APIClient
+) -> None:
     result = decisions(ask(api, tokens["mike"], {"image": "someuser/x", "orgs": ["acme"]}))
     assert result["someuser/x"]["allowed"] is False
     Organization.objects.filter(slug="globex").update(enforce_sign_in=True)

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -28,7 +29,7 @@ from tests.conftest import Cast
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("REDIS_URL", "")
-ON_POSTGRES = django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+ON_POSTGRES = str(django_settings.DATABASES["default"]["ENGINE"]).endswith("postgresql")
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(
@@ -36,6 +37,12 @@ pytestmark = [
         reason="needs PostgreSQL and Redis (DATABASE_URL and REDIS_URL; CI sets both)",
     ),
 ]
+
+
+def pending(client: redis.Redis, settings: Any) -> int:
+    """Entries read by some consumer of the group but not yet acknowledged."""
+    info: Any = client.xpending(settings.EVENT_STREAM, settings.EVENT_GROUP)
+    return int(info["pending"])
 
 
 def database_url() -> str:
@@ -59,10 +66,24 @@ class Worker:
             "IMAGEACCESS_EVENT_BATCH_SIZE": "200",
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "imageaccess", "worker", "--pool=solo",
-             "--concurrency=1", "--without-heartbeat", "--without-gossip", "--without-mingle",
-             "--loglevel=WARNING"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "imageaccess",
+                "worker",
+                "--pool=solo",
+                "--concurrency=1",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel=WARNING",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
 
     def kill(self) -> None:
@@ -95,8 +116,12 @@ def thousand_decisions(cast: Cast) -> None:
     images = ["nginx", "someuser/x", "bitnami/redis", "acme/app"]
     for i in range(250):  # 250 requests x 4 images = 1,000 decisions
         outcomes = decide_images(images, user_id=cast.mike.pk)
-        record_decisions(outcomes, RequestContext(enforcer="api", user_id=cast.mike.pk,
-                                                  username="mike", user_agent=f"req-{i}"))
+        record_decisions(
+            outcomes,
+            RequestContext(
+                enforcer="api", user_id=cast.mike.pk, username="mike", user_agent=f"req-{i}"
+            ),
+        )
 
 
 def wait_for(predicate, timeout: float = 60.0) -> bool:
@@ -143,7 +168,7 @@ def test_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(
 
         def worker_holds_a_batch() -> bool:
             try:
-                return queue.xpending(settings.EVENT_STREAM, settings.EVENT_GROUP)["pending"] > 0
+                return pending(queue, settings) > 0
             except redis.ResponseError:  # the worker has not created the group yet
                 return False
 
@@ -164,4 +189,4 @@ def test_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(
     finally:
         second.stop()
     assert DecisionEvent.objects.count() == 1000
-    assert queue.xpending(settings.EVENT_STREAM, settings.EVENT_GROUP)["pending"] == 0
+    assert pending(queue, settings) == 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -43,7 +44,7 @@ class RedisCounter:
         self._original = client.execute_command
         counter = self
 
-        def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        def counted(*args: Any, **kwargs: Any) -> Any:
             counter.commands.append(str(args[0]))
             return counter._original(*args, **kwargs)
 
@@ -136,5 +137,6 @@ def test_policy_change_reaches_another_process_through_the_published_version(
     assert ask(api, ["someuser/x"]).json()["decisions"][0]["allowed"] is True
     update_policy(org=cast.acme, actor=cast.olivia, changes={"enabled": True})
     publish_snapshot_version()  # what on_commit does once the change is committed
-    assert int(redis.Redis.from_url(REDIS_URL).get(VERSION_KEY)) == current_version()
+    published: Any = redis.Redis.from_url(REDIS_URL).get(VERSION_KEY)
+    assert int(published) == current_version()
     assert ask(api, ["someuser/x"]).json()["decisions"][0]["allowed"] is False

@@ -38,9 +38,7 @@ def test_every_member_reads_the_policy(cast: Cast, tokens: dict[str, str], who: 
     }
 
 
-def test_non_member_gets_404_for_policy_and_exceptions(
-    cast: Cast, tokens: dict[str, str]
-) -> None:
+def test_non_member_gets_404_for_policy_and_exceptions(cast: Cast, tokens: dict[str, str]) -> None:
     charlie = client_for(tokens["charlie"])
     for url in (POLICY, EXCEPTIONS, f"{EXCEPTIONS}/1", "/api/v1/orgs/nope/image-access"):
         response = charlie.get(url)

@@ -40,11 +40,12 @@ def basic(username: str, secret: str) -> dict[str, str]:
     return {"HTTP_AUTHORIZATION": f"Basic {raw}"}
 
 
-def get(client: Client, *scopes: str, auth: dict[str, str] | None = None, **params: str):
+def get(client: Client, *scopes: str, auth: dict[str, str] | None = None, **params: str) -> Any:
     query: dict[str, Any] = {"service": SERVICE, **params}
     if scopes:
         query["scope"] = list(scopes)
-    return client.get(URL, query, **(auth or {}))
+    headers: dict[str, Any] = dict(auth or {})
+    return client.get(URL, query, **headers)
 
 
 def claims(response) -> dict[str, Any]:
@@ -130,7 +131,9 @@ def test_push_and_other_actions_are_never_granted(
     ]
 
 
-def test_duplicate_and_multiple_scopes(acme_on: None, tokens: dict[str, str], client: Client) -> None:
+def test_duplicate_and_multiple_scopes(
+    acme_on: None, tokens: dict[str, str], client: Client
+) -> None:
     response = get(
         client,
         "repository:library/nginx:pull",
@@ -190,14 +193,16 @@ def test_buildkit_post_password_grant_works(
     assert claims(again)["sub"] == "mike"
 
 
-def test_refresh_token_dies_with_its_access_token(
-    cast: Cast, client: Client
-) -> None:
+def test_refresh_token_dies_with_its_access_token(cast: Cast, client: Client) -> None:
     minted = mint_token(user=cast.mike, name="ci")
     response = client.post(
         URL,
-        {"grant_type": "password", "username": "mike", "password": minted.plaintext,
-         "service": SERVICE},
+        {
+            "grant_type": "password",
+            "username": "mike",
+            "password": minted.plaintext,
+            "service": SERVICE,
+        },
     )
     refresh = response.json()["refresh_token"]
     revoke_token(token=minted.token, actor=cast.mike)
@@ -216,8 +221,10 @@ def test_refresh_token_dies_with_its_access_token(
     [
         (("mike", "dckr_pat_wrongwrongwrongwrongwrong12"), "invalid username or access token"),
         (("olivia", None), "invalid username or access token"),
-        (("mike", "dckr_oat_abcdefabcdefabcdefabcdef1"), "organization access tokens are not "
-         "supported: use a personal access token"),
+        (
+            ("mike", "dckr_oat_abcdefabcdefabcdefabcdef1"),
+            "organization access tokens are not supported: use a personal access token",
+        ),
         (("mike", "plain-password"), "invalid username or access token"),
     ],
 )
@@ -225,8 +232,9 @@ def test_bad_credentials_get_401_unauthorized(
     tokens: dict[str, str], client: Client, auth: tuple[str, str | None], message: str
 ) -> None:
     username, secret = auth
-    response = get(client, "repository:library/nginx:pull",
-                   auth=basic(username, secret or tokens["mike"]))
+    response = get(
+        client, "repository:library/nginx:pull", auth=basic(username, secret or tokens["mike"])
+    )
     assert response.status_code == HTTPStatus.UNAUTHORIZED
     assert response.json() == {"errors": [{"code": "UNAUTHORIZED", "message": message}]}
 
@@ -272,7 +280,9 @@ def test_named_orgs_setting_decides_for_members(
         ({"scope": "nonsense"}, "malformed scope"),
     ],
 )
-def test_bad_requests_get_400(client: Client, db: None, params: dict[str, str], fragment: str) -> None:
+def test_bad_requests_get_400(
+    client: Client, db: None, params: dict[str, str], fragment: str
+) -> None:
     response = client.get(URL, {"service": SERVICE, **params})
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert fragment in response.json()["errors"][0]["message"]
@@ -340,8 +350,14 @@ def test_registry_config_prints_auth_block_and_writes_bundle(tmp_path, db: None)
     out = io.StringIO()
     bundle = tmp_path / "bundle.pem"
     call_command(
-        "registry_config", "--realm", "https://ia.example.com/v2/token", "--service", "mirror",
-        "--cert-out", str(bundle), stdout=out,
+        "registry_config",
+        "--realm",
+        "https://ia.example.com/v2/token",
+        "--service",
+        "mirror",
+        "--cert-out",
+        str(bundle),
+        stdout=out,
     )
     text = out.getvalue()
     assert text.startswith("auth:\n  token:\n")

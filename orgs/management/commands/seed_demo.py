@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
-from orgs.models import Membership, Namespace, Organization, Plan, PersonalAccessToken, TokenScope
+from orgs.models import Membership, Namespace, Organization, PersonalAccessToken, Plan, TokenScope
 from orgs.roles import Role
 from orgs.tokens import mint_token
 

@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.validators import URLValidator
-from django.core.exceptions import ValidationError
 
 from policies.registry.signing import certificate_bundle
 
@@ -25,7 +24,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--realm", required=True, help="URL of /v2/token as clients see it.")
         parser.add_argument("--service", required=True, help="Service name (the token's aud).")
-        parser.add_argument("--issuer", default=None, help="Defaults to IMAGEACCESS_REGISTRY_ISSUER.")
+        parser.add_argument(
+            "--issuer", default=None, help="Defaults to IMAGEACCESS_REGISTRY_ISSUER."
+        )
         parser.add_argument(
             "--cert-out",
             type=Path,
