@@ -18,6 +18,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("accounts/", include("allauth.urls")),
+    path("", include("orgs.settings_urls")),
     path("orgs/", include("orgs.urls")),
     path("orgs/<slug:slug>/", include("policies.urls")),
     path("api/v1/", include(api_v1)),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import ClassVar, TypeVar
+from typing import ClassVar
 
 from django.conf import settings
 from django.core.validators import RegexValidator
@@ -30,13 +30,10 @@ class Plan(models.TextChoices):
     BUSINESS = "business", "Business"
 
 
-_Q = TypeVar("_Q", bound="OrgScopedQuerySet")
-
-
 class OrgScopedQuerySet(models.QuerySet):
     """Queryset for org-owned rows; views reach tenant data only through ``for_org``."""
 
-    def for_org(self: _Q, org: Organization) -> _Q:
+    def for_org(self, org: Organization) -> OrgScopedQuerySet:
         return self.filter(org=org)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import NoReverseMatch, reverse
 from pytest_django.fixtures import SettingsWrapper
@@ -37,7 +38,7 @@ class World:
     mike_membership: Membership
     mike_token: PersonalAccessToken
 
-    def user(self, name: str) -> object:
+    def user(self, name: str) -> User:
         return self.cast.user(name)
 
 
@@ -61,11 +62,11 @@ def world(cast: Cast) -> World:
     )
 
 
-def client_for(user: object | None) -> Client:
+def client_for(user: User | None) -> Client:
     """A test client signed in as ``user`` (anonymous for ``None``)."""
     client = Client()
     if user is not None:
-        client.force_login(user)  # type: ignore[arg-type]
+        client.force_login(user)
     return client
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import datetime as dt
 from http import HTTPStatus
 
 from django.urls import reverse
 from django.utils import timezone
+
+from django.test import Client
 
 from orgs.models import ActivityLog, PersonalAccessToken
 from orgs.tokens import find_token
@@ -16,8 +20,8 @@ from tests.console.conftest import client_for, messages_of
 TOKENS = "/settings/tokens/"  # the documented address; reverse() needs the fixture URLconf
 
 
-def create(client: object, **data: str) -> object:
-    return client.post(TOKENS, {"name": "laptop", "scope": "read", "expiry": "30", **data})  # type: ignore[attr-defined]
+def create(client: Client, **data: str) -> Any:
+    return client.post(TOKENS, {"name": "laptop", "scope": "read", "expiry": "30", **data})
 
 
 def test_new_token_is_shown_once_then_only_its_suffix(cast: Cast) -> None:

@@ -319,16 +319,70 @@ class ServedApp:
             all_headers["Authorization"] = f"Bearer {token}"
         return http_request(method, f"{self.base_url}{path}", body=body, headers=all_headers)
 
+    @property
+    def snapshot_refresh_seconds(self) -> float:
+        """How long a server process may decide with the snapshot it had before a change."""
+        return float(self.env.get("IMAGEACCESS_SNAPSHOT_REFRESH_MS", "1000")) / 1000
+
+    def wait_for_propagation(self) -> None:
+        """Sleep until every server process has noticed the last committed change.
+
+        Each process compares its snapshot version with the published one at most once per
+        ``IMAGEACCESS_SNAPSHOT_REFRESH_MS`` (DESIGN: every process sees a change within about
+        a second), so the next request after this sleep decides with the new policy.
+        """
+        time.sleep(self.snapshot_refresh_seconds + 0.3)
+
     def patch_policy(self, org: str = "acme", *, as_user: str = "olivia", **changes: Any) -> Any:
-        """``PATCH /api/v1/orgs/ORG/image-access`` with ``as_user``'s token; returns the policy."""
-        response = self.request(
-            "PATCH", f"/api/v1/orgs/{org}/image-access", token=self.token(as_user), body=changes
-        )
+        """``PATCH /api/v1/orgs/ORG/image-access`` with ``as_user``'s token; returns the policy.
+
+        Nothing is sent when the policy already has these values; after a change this waits
+        until every server process decides with it (:meth:`wait_for_propagation`).
+        """
+        path = f"/api/v1/orgs/{org}/image-access"
+        current = self.request("GET", path, token=self.token(as_user))
+        if current.status != 200:
+            raise AssertionError(f"GET {path} -> {current.status}: {current.body!r}")
+        if all(current.json().get(name) == value for name, value in changes.items()):
+            return current.json()
+        response = self.request("PATCH", path, token=self.token(as_user), body=changes)
         if response.status != 200:
             raise AssertionError(
-                f"PATCH image-access {changes} -> {response.status}: {response.body!r}"
+                f"PATCH {path} {changes} -> {response.status}: {response.body!r}"
             )
+        self.wait_for_propagation()
         return response.json()
+
+    def registry_events(self, after_id: int = 0) -> list[dict[str, Any]]:
+        """Decision events of the registry enforcer with an id above ``after_id``, oldest first.
+
+        Drains the Redis event stream into the database first (``manage.py drain_events``,
+        what the Celery beat task does every few seconds); without Redis events are written
+        directly.
+        """
+        code = (
+            "import io, json\n"
+            "from django.core.management import call_command\n"
+            "from policies.models import DecisionEvent\n"
+            "call_command('drain_events', stdout=io.StringIO())\n"
+            f"rows = DecisionEvent.objects.filter(enforcer='registry', id__gt={int(after_id)})\n"
+            "rows = rows.order_by('id').values('id', 'username', 'image', 'repository', "
+            "'allowed', 'reason', 'user_agent', 'org__slug')\n"
+            "print(json.dumps(list(rows)))\n"
+        )
+        return list(self.shell_json(code))
+
+    def last_event_id(self) -> int:
+        """The id of the newest decision event stored (after draining the stream)."""
+        code = (
+            "import io, json\n"
+            "from django.core.management import call_command\n"
+            "from django.db.models import Max\n"
+            "from policies.models import DecisionEvent\n"
+            "call_command('drain_events', stdout=io.StringIO())\n"
+            "print(json.dumps(DecisionEvent.objects.aggregate(m=Max('id'))['m'] or 0))\n"
+        )
+        return int(self.shell_json(code))
 
     # -- more servers ----------------------------------------------------------------------------
 

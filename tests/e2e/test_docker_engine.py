@@ -21,6 +21,7 @@ What the engine does (docs/registry.md, "Docker Engine"):
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,25 +68,7 @@ def docker(
     )
     dockerd.docker("image", "prune", "--all", "--force", timeout=60)
     (dockerd.config_dir / "config.json").unlink(missing_ok=True)
-    yield dockerd
-
-
-def registry_events_since(app: ServedApp, after_id: int) -> list[dict[str, object]]:
-    code = (
-        "import json; from policies.models import DecisionEvent; "
-        f"rows = DecisionEvent.objects.filter(enforcer='registry', id__gt={after_id})"
-        ".order_by('id').values('username', 'repository', 'allowed', 'reason', 'user_agent'); "
-        "print(json.dumps(list(rows)))"
-    )
-    return list(app.shell_json(code))
-
-
-def last_event_id(app: ServedApp) -> int:
-    code = (
-        "import json; from django.db.models import Max; from policies.models import "
-        "DecisionEvent; print(json.dumps(DecisionEvent.objects.aggregate(m=Max('id'))['m'] or 0))"
-    )
-    return int(app.shell_json(code))
+    return dockerd
 
 
 def mike(app: ServedApp) -> tuple[str, str]:
@@ -121,11 +104,11 @@ def test_docker_pull_nginx_through_the_registry_mirror(
     # Credentials stored for Docker Hub, as `docker login` would store them: the daemon hands
     # them to the mirror's realm for `docker pull nginx`.
     docker.write_docker_config({DOCKER_HUB: mike(served_app)})
-    before = last_event_id(served_app)
+    before = served_app.last_event_id()
     result = docker.docker("pull", "nginx")
     assert result.returncode == 0, f"{result}\n{docker.logs()[-3000:]}"
     assert "docker.io/library/nginx:latest" in result.output, str(result)
-    events = registry_events_since(served_app, before)
+    events = served_app.registry_events(before)
     assert {(e["username"], e["repository"], e["allowed"]) for e in events} == {
         ("mike", "library/nginx", True)
     }, events
@@ -226,7 +209,7 @@ def test_buildkit_build_from(
     host = registry_stack.mirror.host
     # BuildKit looks credentials up under the mirror's host, not Docker Hub's entry.
     docker.write_docker_config({DOCKER_HUB: mike(served_app), host: mike(served_app)})
-    before = last_event_id(served_app)
+    before = served_app.last_event_id()
 
     allowed = build(
         docker,
@@ -246,10 +229,15 @@ def test_buildkit_build_from(
     assert "401 Unauthorized" in denied.output, str(denied)
     # ... after retrying the denied GET as the OAuth2 password grant POST, which the view
     # decides too.
+    # gunicorn writes the access log line just after sending the response: allow a moment.
+    deadline = time.monotonic() + 5
     server_log = served_app.server.logs()[server_log_before:]
+    while '"POST /v2/token HTTP/1.1" 401' not in server_log and time.monotonic() < deadline:
+        time.sleep(0.1)
+        server_log = served_app.server.logs()[server_log_before:]
     assert '"POST /v2/token HTTP/1.1" 401' in server_log, server_log[-3000:]
 
-    events = registry_events_since(served_app, before)
+    events = served_app.registry_events(before)
     assert ("mike", "library/nginx", True) in {
         (e["username"], e["repository"], e["allowed"]) for e in events
     }, events

@@ -70,26 +70,6 @@ def assert_refused(result: harness.CommandResult, message: str) -> None:
     assert message in result.output, str(result)
 
 
-def events_since(app: ServedApp, after_id: int) -> list[dict[str, object]]:
-    """Decision events recorded by the registry enforcer with an id above ``after_id``."""
-    code = (
-        "import json; from policies.models import DecisionEvent; "
-        f"rows = DecisionEvent.objects.filter(enforcer='registry', id__gt={after_id})"
-        ".order_by('id').values('id', 'username', 'image', 'repository', 'allowed', 'reason', "
-        "'user_agent', 'org__slug'); "
-        "print(json.dumps(list(rows)))"
-    )
-    return list(app.shell_json(code))
-
-
-def last_event_id(app: ServedApp) -> int:
-    code = (
-        "import json; from django.db.models import Max; from policies.models import "
-        "DecisionEvent; print(json.dumps(DecisionEvent.objects.aggregate(m=Max('id'))['m'] or 0))"
-    )
-    return int(app.shell_json(code))
-
-
 # --------------------------------------------------------------------------------------------
 # Wiring
 
@@ -203,11 +183,15 @@ def test_anonymous_pull_is_ungoverned_without_named_organizations(
 
 
 def _set_enforce_sign_in(app: ServedApp, value: bool) -> None:
+    # Not in the REST API: an owner sets it in the console. save() fires the signal that
+    # bumps the decision snapshot version, as the console's save does.
     app.shell_json(
         "import json; from orgs.models import Organization; "
-        f"n = Organization.objects.filter(slug='acme').update(enforce_sign_in={value}); "
-        "print(json.dumps(n))"
+        "org = Organization.objects.get(slug='acme'); "
+        f"org.enforce_sign_in = {value}; org.save(update_fields=['enforce_sign_in']); "
+        "print(json.dumps(org.enforce_sign_in))"
     )
+    app.wait_for_propagation()
 
 
 @pytest.mark.usefixtures("acme_policy_on")
@@ -250,7 +234,7 @@ def test_mirror_serving_acme_requires_sign_in(
 def test_every_decision_is_recorded_with_enforcer_registry(
     served_app: ServedApp, registry_stack: RegistryStack, tmp_path: Path
 ) -> None:
-    before = last_event_id(served_app)
+    before = served_app.last_event_id()
     assert_refused(
         pull(registry_stack.mirror, "someuser/custom-image", served_app.creds("mike"), tmp_path),
         COMMUNITY_DENIAL,
@@ -259,7 +243,7 @@ def test_every_decision_is_recorded_with_enforcer_registry(
         pull(registry_stack.mirror, "acme/app", served_app.creds("mike"), tmp_path),
         registry_stack,
     )
-    events = events_since(served_app, before)
+    events = served_app.registry_events(before)
     denied = [e for e in events if not e["allowed"]]
     assert denied, events
     assert {(e["username"], e["repository"], e["reason"], e["org__slug"]) for e in denied} == {
