@@ -50,6 +50,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "imageaccess.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "imageaccess.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -175,7 +176,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["imageaccess.parsers.StrictJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "imageaccess.api.exception_handler",
     "UNAUTHENTICATED_USER": None,
@@ -199,6 +200,19 @@ TOKEN_PEPPERS = env.peppers(
 if not DEBUG and env.raw("IMAGEACCESS_TOKEN_PEPPERS") is None:
     raise ImproperlyConfigured("IMAGEACCESS_TOKEN_PEPPERS must be set when DJANGO_DEBUG=0")
 TOKEN_LAST_USED_INTERVAL = 60
+
+
+def _failed_auth_limit(value: str) -> tuple[int, int]:
+    attempts, sep, window = value.partition("/")
+    if not sep or not attempts.isdigit() or not window.isdigit() or int(window) < 1:
+        raise ImproperlyConfigured(
+            "IMAGEACCESS_FAILED_AUTH_LIMIT must look like 20/60 (failures per seconds)"
+        )
+    return int(attempts), int(window)
+
+
+# Failed token authentications per client address and per username (API and /v2/token).
+FAILED_AUTH_LIMIT = _failed_auth_limit(env.string("IMAGEACCESS_FAILED_AUTH_LIMIT", "20/60"))
 
 # --- Registry token service (/v2/token) -----------------------------------------------------
 REGISTRY_KEY_FILE = Path(
@@ -250,6 +264,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "static"
+
+# Bodies above this get 413 before any view reads them; decision calls are tiny.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.integer("IMAGEACCESS_MAX_BODY_BYTES", 1_048_576, minimum=1024)
 
 # --- Security ------------------------------------------------------------------------------
 X_FRAME_OPTIONS = "DENY"

@@ -11,6 +11,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.request import Request
 
 from orgs.models import PersonalAccessToken
+from orgs.ratelimit import RateLimited, failed_token_auth
 from orgs.tokens import GENERIC_FAILURE, TokenError, authenticate_token
 
 
@@ -48,13 +49,22 @@ class PersonalAccessTokenAuthentication(BaseAuthentication):
     """Authenticate API calls by PAT; sets ``request.auth`` to the token row."""
 
     def authenticate(self, request: Request) -> tuple[User, PersonalAccessToken] | None:
+        address = request.META.get("REMOTE_ADDR")
+        username: str | None = None
         try:
             credentials = credentials_from_header(get_authorization_header(request))
             if credentials is None:
                 return None
             username, secret = credentials
+            failed_token_auth.check(address, username)
             token = authenticate_token(secret, username=username)
+        except RateLimited as exc:
+            raise exceptions.Throttled(wait=exc.retry_after) from None
         except TokenError as exc:
+            try:
+                failed_token_auth.fail(address, username)
+            except RateLimited as limited:
+                raise exceptions.Throttled(wait=limited.retry_after) from None
             raise exceptions.AuthenticationFailed(exc.message, code=exc.code) from None
         return token.user, token
 

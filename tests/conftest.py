@@ -42,12 +42,14 @@ def _fast_password_hashing(settings) -> None:
 
 @pytest.fixture(autouse=True)
 def _clear_cache() -> Iterator[None]:
+    from orgs.ratelimit import failed_token_auth
     from orgs.tokens import token_cache
     from policies.snapshots import store
 
     cache.clear()
     store.clear()
     token_cache.clear()
+    failed_token_auth.clear()
     yield
     cache.clear()
     store.clear()
