@@ -60,6 +60,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "orgs.middleware.RequireOwnerTwoFactorMiddleware",
 ]
 
 ROOT_URLCONF = "imageaccess.urls"

@@ -96,3 +96,39 @@ def test_tokens_never_reach_log_output(
     text = caplog.text
     assert "dckr_pat_***" in text
     assert secret[len("dckr_pat_") :] not in text
+
+
+def test_owner_of_an_org_requiring_two_factor_must_set_it_up(cast: Cast, client: Client) -> None:
+    from allauth.mfa.models import Authenticator
+
+    cast.acme.require_two_factor = True
+    cast.acme.save()
+    client.force_login(cast.olivia)
+    response = client.get("/orgs/acme/")
+    assert response.status_code == HTTPStatus.FOUND
+    assert response["Location"] == "/accounts/2fa/totp/activate/"
+    setup = client.get("/accounts/2fa/totp/activate/")
+    # allauth may first ask for the password again; either way no redirect loop.
+    assert setup.status_code == HTTPStatus.OK or setup["Location"].startswith(
+        "/accounts/reauthenticate/"
+    )
+    Authenticator.objects.create(user=cast.olivia, type=Authenticator.Type.TOTP, data={})
+    assert client.get("/orgs/acme/").status_code == HTTPStatus.OK
+
+
+def test_members_of_an_org_requiring_two_factor_for_owners_are_not_redirected(
+    cast: Cast, client: Client
+) -> None:
+    cast.acme.require_two_factor = True
+    cast.acme.save()
+    client.force_login(cast.mike)
+    assert client.get("/orgs/acme/").status_code == HTTPStatus.OK
+
+
+def test_token_api_calls_are_not_blocked_by_the_two_factor_rule(
+    cast: Cast, tokens: dict[str, str]
+) -> None:
+    cast.acme.require_two_factor = True
+    cast.acme.save()
+    response = bearer(APIClient(), tokens["olivia"]).get("/api/v1/orgs/acme/image-access")
+    assert response.status_code == HTTPStatus.OK

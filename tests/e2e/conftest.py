@@ -54,7 +54,9 @@ def registry_stack(
     image = build_oci_layout(workdir / "layout")
     with harness.run_registry(workdir / "upstream") as upstream:
         for repository in UPSTREAM_REPOSITORIES:
-            pushed = harness.push_oci_layout(image.layout_dir, upstream.host, f"{repository}:latest")
+            pushed = harness.push_oci_layout(
+                image.layout_dir, upstream.host, f"{repository}:latest"
+            )
             assert pushed.ok, str(pushed)
         with run_mirror(
             served_app,

@@ -1,20 +1,29 @@
 """Run imageaccess as a real server process (gunicorn) for end-to-end tests.
 
 The served app is independent of pytest-django's test database and settings: it runs in child
-processes with its own environment.
+processes with its own environment, and nothing here imports ``django.db``.
 
 - Database: with ``DATABASE_URL`` naming PostgreSQL in the environment (CI), a fresh database
-  ``imageaccess_e2e_<random>`` is created on that server and dropped afterwards; otherwise a
-  SQLite file in a temporary data directory.
+  ``imageaccess_e2e_<random>`` is created on that server (psycopg) and dropped afterwards
+  (``WITH (FORCE)``); otherwise a SQLite file in the temporary data directory.
 - ``IMAGEACCESS_DATA_DIR`` is a temporary directory, so the registry signing key is private to
   the run.
-- ``REDIS_URL``, when set, is passed on with another database number (``n + 1`` modulo 16), so
-  the server's cache never shares keys with the test session's.
+- ``REDIS_URL``, when set, is passed on with the next database number (``n + 1`` modulo 16),
+  so the server never shares keys with the test session's cache; the app's ``imageaccess*``
+  keys in that database are deleted before and after the run.
 - Production settings: ``DJANGO_DEBUG=0`` with a throw-away secret key and token pepper, and
   ``IMAGEACCESS_SSL_REDIRECT=0`` because everything is plain HTTP on 127.0.0.1.
+- ``manage.py migrate`` and ``seed_demo --json`` run first (the JSON, users with passwords and
+  fresh personal access tokens, is :attr:`ServedApp.seed`); then gunicorn with 2 workers, ready
+  when ``/healthz`` answers 200. Every process is started in its own process group and stopped
+  by its pid.
 
-Nothing here imports ``django.db``: the tests talk to the server over HTTP and run
-``manage.py`` in child processes against the same database and environment.
+Helpers: :meth:`ServedApp.manage` runs ``manage.py`` against the same database and
+environment; :meth:`ServedApp.patch_policy` changes an organization's image access settings
+through the REST API and waits until every worker decides with them (snapshots refresh within
+``IMAGEACCESS_SNAPSHOT_REFRESH_MS``); :meth:`ServedApp.registry_events` reads the decision
+events (draining the Redis stream first); :meth:`ServedApp.another_server` starts a second
+gunicorn on the same database with other settings.
 """
 
 from __future__ import annotations
@@ -119,6 +128,22 @@ def _separate_redis_db(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(path=f"/{(current + 1) % 16}"))
 
 
+def reset_redis_keys(url: str) -> int:
+    """Delete the app's keys (``imageaccess*``: cache, snapshot version, event stream) in the
+    served app's Redis database, so nothing from an earlier run (say, undrained events or a
+    snapshot version of another database) leaks into this one. Returns how many were deleted.
+    """
+    import redis  # the app's own client library
+
+    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        keys = list(client.scan_iter(match="imageaccess*", count=1000))
+        deleted: Any = client.delete(*keys) if keys else 0
+        return int(deleted)
+    finally:
+        client.close()
+
+
 # --------------------------------------------------------------------------------------------
 # HTTP
 
@@ -182,9 +207,7 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
-def _start_gunicorn(
-    env: Mapping[str, str], workdir: Path, *, workers: int, label: str
-) -> Server:
+def _start_gunicorn(env: Mapping[str, str], workdir: Path, *, workers: int, label: str) -> Server:
     binary = gunicorn_program()
     last_error = ""
     for attempt in range(3):  # a port that was free a moment ago may be taken meanwhile
@@ -347,9 +370,7 @@ class ServedApp:
             return current.json()
         response = self.request("PATCH", path, token=self.token(as_user), body=changes)
         if response.status != 200:
-            raise AssertionError(
-                f"PATCH {path} {changes} -> {response.status}: {response.body!r}"
-            )
+            raise AssertionError(f"PATCH {path} {changes} -> {response.status}: {response.body!r}")
         self.wait_for_propagation()
         return response.json()
 
@@ -460,11 +481,15 @@ def serve_app(*, workers: int = 2) -> Iterator[ServedApp]:
     workdir = Path(tempfile.mkdtemp(prefix="ia-served-"))
     data_dir = workdir / "data"
     data_dir.mkdir()
-    database = Database.create(os.environ.get("DATABASE_URL"))
+    database: Database | None = None
     app: ServedApp | None = None
     server: Server | None = None
+    env: dict[str, str] = {}
     try:
+        database = Database.create(os.environ.get("DATABASE_URL"))
         env = app_environment(data_dir, database)
+        if env.get("REDIS_URL"):
+            reset_redis_keys(env["REDIS_URL"])
         _checked(run_manage(env, "migrate", "--noinput", "-v0"))
         seed = parse_json_output(_checked(run_manage(env, "seed_demo", "--json")))
         server = _start_gunicorn(env, workdir, workers=workers, label="main")
@@ -476,7 +501,11 @@ def serve_app(*, workers: int = 2) -> Iterator[ServedApp]:
         for extra in app.extra_servers if app else []:
             harness.stop_process(extra.process)
         try:
-            database.drop()
+            if env.get("REDIS_URL"):
+                with contextlib.suppress(Exception):
+                    reset_redis_keys(env["REDIS_URL"])
+            if database is not None:
+                database.drop()
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 

@@ -55,9 +55,7 @@ def dockerd(registry_stack: RegistryStack) -> Iterator[harness.DockerDaemon]:
 
 
 @pytest.fixture
-def docker(
-    dockerd: harness.DockerDaemon, served_app: ServedApp
-) -> Iterator[harness.DockerDaemon]:
+def docker(dockerd: harness.DockerDaemon, served_app: ServedApp) -> harness.DockerDaemon:
     """The daemon with no images and no stored credentials; acme's policy on."""
     served_app.patch_policy(
         enabled=True,
