@@ -239,7 +239,7 @@ SNAPSHOT_MAX_STALENESS_SECONDS = float(
 TOKEN_CACHE_SECONDS = float(env.integer("IMAGEACCESS_TOKEN_CACHE_MS", 1500, minimum=0)) / 1000
 
 # --- Decision events ------------------------------------------------------------------------
-EVENT_STREAM = "imageaccess:decision-events"
+EVENT_STREAM = env.string("IMAGEACCESS_EVENT_STREAM", "imageaccess:decision-events")
 EVENT_GROUP = "imageaccess-db"
 EVENT_BATCH_SIZE = env.integer("IMAGEACCESS_EVENT_BATCH_SIZE", 500, minimum=1)
 EVENT_CLAIM_IDLE_SECONDS = env.integer("IMAGEACCESS_EVENT_CLAIM_IDLE_SECONDS", 30, minimum=1)

@@ -76,6 +76,7 @@ class ConsoleMixin(OrgMixin):
             can_manage_policy=self.can(Capability.MANAGE_POLICY),
             can_manage_members=self.can(Capability.MANAGE_MEMBERS),
             can_view_activity=self.can(Capability.VIEW_ACTIVITY),
+            can_manage_requests=self.can(Capability.MANAGE_REQUESTS),
         )
         return context
 

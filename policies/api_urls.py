@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from policies import api
+from policies import api, monitoring_api
 
 urlpatterns = [
     path("decisions", api.DecisionView.as_view(), name="api-decisions"),
@@ -12,5 +12,21 @@ urlpatterns = [
         "orgs/<slug:slug>/exceptions/<int:pk>",
         api.ExceptionDetailView.as_view(),
         name="api-exception",
+    ),
+    path("orgs/<slug:slug>/events", monitoring_api.EventListView.as_view(), name="api-events"),
+    path(
+        "orgs/<slug:slug>/access-requests",
+        monitoring_api.AccessRequestListView.as_view(),
+        name="api-access-requests",
+    ),
+    path(
+        "orgs/<slug:slug>/access-requests/<int:pk>/approve",
+        monitoring_api.AccessRequestApproveView.as_view(),
+        name="api-access-request-approve",
+    ),
+    path(
+        "orgs/<slug:slug>/access-requests/<int:pk>/decline",
+        monitoring_api.AccessRequestDeclineView.as_view(),
+        name="api-access-request-decline",
     ),
 ]

@@ -1,4 +1,4 @@
-"""Forms for the Image access and Exceptions pages."""
+"""Forms for the Image access, Exceptions, event list, My access and Requests pages."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from django import forms
 from django.utils import timezone
 
 from orgs.forms import DateInput, end_of_day
+from policies.models import AccessRequest, DecisionEvent
+from policies.reports import CATEGORY_LABELS, OUTCOME_LABELS, PERIODS, EventFilters
+from policies.requests import IMAGE_TYPES, MAX_COMMENT, MAX_JUSTIFICATION
 
 
 class ImageAccessForm(forms.Form):
@@ -94,3 +97,108 @@ class ExceptionForm(forms.Form):
     def expires_at(self) -> dt.datetime | None:
         day = self.cleaned_data.get("expires_on")
         return end_of_day(day) if day else None
+
+
+class EventFilterForm(forms.Form):
+    """Filters of the event list (``?user=&repository=&category=&outcome=&enforcer=&days=``)."""
+
+    user = forms.CharField(max_length=150, required=False, label="Member")
+    repository = forms.CharField(
+        max_length=255,
+        required=False,
+        label="Repository",
+        help_text="As Docker Hub names it, e.g. library/nginx.",
+    )
+    category = forms.ChoiceField(
+        required=False, label="Image type", choices=[("", "Any"), *CATEGORY_LABELS.items()]
+    )
+    outcome = forms.ChoiceField(
+        required=False, label="Outcome", choices=[("", "Any"), *OUTCOME_LABELS.items()]
+    )
+    enforcer = forms.ChoiceField(
+        required=False, label="Enforcer", choices=[("", "Any"), *DecisionEvent.Enforcer.choices]
+    )
+    days = forms.TypedChoiceField(
+        required=False,
+        label="Period",
+        coerce=int,
+        empty_value=None,
+        choices=[("", "All kept events"), *((str(d), f"Last {d} days") for d in PERIODS)],
+    )
+    day = forms.DateField(required=False, label="Day", widget=DateInput())
+
+    def filters(self) -> EventFilters:
+        """The validated filters (call after ``is_valid()``)."""
+        data = self.cleaned_data
+        return EventFilters(
+            user=data["user"].strip(),
+            repository=data["repository"].strip(),
+            category=data["category"],
+            outcome=data["outcome"],
+            enforcer=data["enforcer"],
+            days=data["days"],
+            day=data["day"],
+        )
+
+
+class AccessRequestForm(forms.Form):
+    """A member asks for a repository, a whole namespace or an image type.
+
+    Only the field matching ``kind`` is used; the service validates the name itself, so the
+    page and the API refuse exactly the same input.
+    """
+
+    kind = forms.ChoiceField(
+        label="What do you need?",
+        choices=[
+            (AccessRequest.Kind.REPOSITORY, "A repository"),
+            (AccessRequest.Kind.NAMESPACE, "Every repository of a namespace"),
+            (AccessRequest.Kind.IMAGE_TYPE, "An image type"),
+        ],
+        initial=AccessRequest.Kind.REPOSITORY,
+        widget=forms.RadioSelect,
+    )
+    repository = forms.CharField(
+        max_length=600,
+        required=False,
+        label="Repository or namespace",
+        help_text="A Docker Hub repository such as bitnami/redis, or a namespace such as bitnami.",
+    )
+    image_type = forms.ChoiceField(
+        required=False,
+        label="Image type",
+        choices=[
+            ("", "—"),
+            *((key, label.capitalize()) for key, (_, label) in IMAGE_TYPES.items()),
+        ],
+    )
+    justification = forms.CharField(
+        max_length=MAX_JUSTIFICATION,
+        label="Why do you need it?",
+        help_text="Owners read this when they decide.",
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def target(self) -> tuple[str, str]:
+        """``(kind, value)`` as the service expects it (call after ``is_valid()``)."""
+        kind: str = self.cleaned_data["kind"]
+        if kind == AccessRequest.Kind.IMAGE_TYPE:
+            return kind, self.cleaned_data["image_type"]
+        return kind, self.cleaned_data["repository"]
+
+    def field_for(self, service_field: str) -> str | None:
+        """The form field that shows a service error about ``service_field``."""
+        if service_field in ("repository", "namespace"):
+            return "repository"
+        return service_field if service_field in self.fields else None
+
+
+class RequestDecisionForm(forms.Form):
+    """An owner's optional comment when approving or declining; the requester reads it."""
+
+    comment = forms.CharField(
+        max_length=MAX_COMMENT,
+        required=False,
+        label="Comment",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )

@@ -1,25 +1,56 @@
-"""Policy pages: Image access settings and repository exceptions.
+"""Policy pages: Image access, exceptions, usage, events, My access and access requests.
 
-Everyone in the organization reads them; only owners change them (``MANAGE_POLICY`` on
-unsafe methods, checked by ``OrgMixin`` before any view code runs).
+Everyone in the organization reads the policy pages; only owners change them (``MANAGE_POLICY``
+on unsafe methods, checked by ``OrgMixin`` before any view code runs). Usage and the event list
+are for owners (``VIEW_ACTIVITY``); every member has My access; owners decide requests
+(``MANAGE_REQUESTS``).
 """
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
-from django.views.generic import FormView
+from django.urls import reverse
+from django.views.generic import FormView, ListView, TemplateView
 
 from orgs.models import Organization
 from orgs.roles import Capability
-from orgs.views import ConsoleMixin, OrgActionView, current_user
-from policies.forms import ExceptionForm, ImageAccessForm
-from policies.models import ImageAccessPolicy, RepositoryException
+from orgs.views import ConsoleMixin, OrgActionView, _csv_cell, _Echo, current_user
+from policies.charts import column_chart, row_chart
+from policies.forms import (
+    AccessRequestForm,
+    EventFilterForm,
+    ExceptionForm,
+    ImageAccessForm,
+    RequestDecisionForm,
+)
+from policies.models import AccessRequest, DecisionEvent, ImageAccessPolicy, RepositoryException
+from policies.reports import (
+    CATEGORY_LABELS,
+    OUTCOME_LABELS,
+    PERIODS,
+    filter_events,
+    outcome_of,
+    period_days,
+    recent_denials,
+    usage_report,
+)
+from policies.requests import (
+    RequestError,
+    approve_request,
+    decline_request,
+    describe,
+    file_request,
+    pending_values,
+)
 from policies.services import (
     BUSINESS_REQUIRED,
     PolicyError,
@@ -147,6 +178,10 @@ class ExceptionsView(ConsoleMixin, FormView):
     form_class = ExceptionForm
     write_capability = Capability.MANAGE_POLICY
 
+    def get_initial(self) -> dict[str, Any]:
+        # The Usage page's "Add exception" links name the repository to pre-fill.
+        return {"repository": self.request.GET.get("repository", "")[:600]}
+
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         context["exceptions"] = RepositoryException.objects.for_org(self.org).select_related(
@@ -182,3 +217,274 @@ class ExceptionRemoveView(OrgActionView):
         remove_exception(exception=exception, actor=current_user(request))
         messages.success(request, f"Exception for {repository} removed.")
         return redirect("policies:exceptions", slug=slug)
+
+
+# --- Usage and events ------------------------------------------------------------------------
+
+
+class UsageView(ConsoleMixin, TemplateView):
+    """``/orgs/<slug>/usage/?days=7|30|90``: pulls over time, by type, top denials (owners).
+
+    Reads daily rollups only (``policies.reports.usage_report``): a fixed number of queries at
+    any volume. The charts are SVG laid out in ``policies.charts``; no JavaScript.
+    """
+
+    template_name = "policies/usage.html"
+    capability = Capability.VIEW_ACTIVITY
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        report = usage_report(self.org, days=period_days(self.request.GET.get("days")))
+        context.update(
+            report=report,
+            periods=PERIODS,
+            over_time=column_chart(
+                [day for day, _ in report.daily],
+                {day: counts.as_dict() for day, counts in report.daily},
+            ),
+            by_category=row_chart(
+                [(key, label, counts.as_dict()) for key, label, counts in report.categories]
+            ),
+            outcome_labels=OUTCOME_LABELS,
+        )
+        return context
+
+
+EVENT_CSV_HEADER = [
+    "time",
+    "user",
+    "image",
+    "reference",
+    "repository",
+    "category",
+    "outcome",
+    "reason",
+    "enforcer",
+    "client_address",
+    "user_agent",
+]
+
+
+def _event_csv_rows(events: Iterable[DecisionEvent]) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(EVENT_CSV_HEADER)
+    for event in events:
+        # Image names, reasons and user agents come from callers: defuse spreadsheet formulas.
+        yield writer.writerow(
+            [
+                event.created_at.isoformat(),
+                *(
+                    _csv_cell(value)
+                    for value in (
+                        event.username,
+                        event.image,
+                        event.reference,
+                        event.repository,
+                        event.category,
+                        outcome_of(event),
+                        event.reason,
+                        event.enforcer,
+                        event.client_address,
+                        event.user_agent,
+                    )
+                ),
+            ]
+        )
+
+
+class EventListView(ConsoleMixin, ListView):
+    """``/orgs/<slug>/usage/events/``: raw decision events, filtered, 50 a page (owners).
+
+    ``?format=csv`` streams every event that matches the filters.
+    """
+
+    template_name = "policies/events.html"
+    capability = Capability.VIEW_ACTIVITY
+    paginate_by = 50
+    context_object_name = "events"
+
+    def get_queryset(self) -> QuerySet[DecisionEvent]:
+        self.filter_form = EventFilterForm(self.request.GET or None)
+        events = DecisionEvent.objects.for_org(self.org)
+        if not self.filter_form.is_bound:
+            return events
+        if not self.filter_form.is_valid():
+            # A filter that does not parse must not silently widen to every event.
+            return events.none()
+        return filter_events(events, self.filter_form.filters())
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.GET.get("format") == "csv":
+            response = StreamingHttpResponse(
+                _event_csv_rows(self.get_queryset().iterator(chunk_size=1000)),
+                content_type="text/csv; charset=utf-8",
+            )
+            response["Content-Disposition"] = f'attachment; filename="{self.org.slug}-events.csv"'
+            return response  # type: ignore[return-value]
+        return super().get(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["filter_form"] = self.filter_form
+        context["filtered"] = self.filter_form.is_bound
+        for event in context["events"]:
+            event.outcome = outcome_of(event)
+            event.outcome_label = OUTCOME_LABELS[event.outcome]
+            event.category_label = CATEGORY_LABELS.get(event.category, event.category)
+        return context
+
+
+# --- My access and access requests -----------------------------------------------------------
+
+
+def _requests_url(request: HttpRequest, slug: str) -> str:
+    return request.build_absolute_uri(reverse("policies:requests", kwargs={"slug": slug}))
+
+
+def _my_access_url(request: HttpRequest, slug: str) -> str:
+    return request.build_absolute_uri(reverse("policies:my-access", kwargs={"slug": slug}))
+
+
+class MyAccessView(ConsoleMixin, FormView):
+    """``/orgs/<slug>/my-access/``: the caller's recent denials and requests; ask for access.
+
+    ``?repository=ns/name`` (the "Ask for access" links) pre-fills the form. Any member may
+    file (POST), the rules live in ``policies.requests.file_request``.
+    """
+
+    template_name = "policies/my_access.html"
+    form_class = AccessRequestForm
+    write_capability = Capability.VIEW
+
+    def get_initial(self) -> dict[str, Any]:
+        for kind in (AccessRequest.Kind.REPOSITORY, AccessRequest.Kind.NAMESPACE):
+            if value := self.request.GET.get(kind, "").strip():
+                return {"kind": kind, "repository": value[:600]}
+        if value := self.request.GET.get(AccessRequest.Kind.IMAGE_TYPE, "").strip():
+            return {"kind": AccessRequest.Kind.IMAGE_TYPE, "image_type": value}
+        return {}
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        user = current_user(self.request)
+        pending = pending_values(self.org, user)
+        denials = recent_denials(self.org, user)
+        context.update(
+            denials=[
+                (denial, (AccessRequest.Kind.REPOSITORY, denial.repository) in pending)
+                for denial in denials
+            ],
+            my_requests=AccessRequest.objects.for_org(self.org)
+            .filter(requester=user)
+            .select_related("decided_by")[:50],
+            prefilled=bool(self.get_initial()),
+        )
+        return context
+
+    def form_valid(self, form: AccessRequestForm) -> HttpResponse:
+        kind, value = form.target()
+        try:
+            access_request = file_request(
+                org=self.org,
+                requester=current_user(self.request),
+                kind=kind,
+                value=value,
+                justification=form.cleaned_data["justification"],
+                review_url=_requests_url(self.request, self.org.slug),
+            )
+        except RequestError as exc:
+            form.add_error(form.field_for(exc.field), f"{str(exc)[:1].upper()}{str(exc)[1:]}.")
+            return self.form_invalid(form)
+        messages.success(
+            self.request,
+            f"Request sent: the owners of {self.org.name} will review your request for "
+            f"{describe(access_request)}. You will get an email when they decide.",
+        )
+        return redirect("policies:my-access", slug=self.org.slug)
+
+
+class RequestsView(ConsoleMixin, TemplateView):
+    """``/orgs/<slug>/requests/``: pending requests to decide, and the history (owners).
+
+    Members and editors are sent to My access, where their own requests are listed.
+    """
+
+    template_name = "policies/requests.html"
+    write_capability = Capability.MANAGE_REQUESTS
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not self.can(Capability.MANAGE_REQUESTS):
+            messages.info(request, "Owners decide requests. Your own requests are listed here.")
+            return redirect("policies:my-access", slug=self.org.slug)
+        return super().get(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        requests = AccessRequest.objects.for_org(self.org).select_related("requester", "decided_by")
+        context.update(
+            pending=requests.filter(status=AccessRequest.Status.PENDING).order_by("created_at"),
+            history=requests.exclude(status=AccessRequest.Status.PENDING)[:100],
+            decision_form=RequestDecisionForm(),
+        )
+        return context
+
+
+class _RequestDecisionView(OrgActionView):
+    """POST with an optional ``comment``: decide one request (owners)."""
+
+    write_capability = Capability.MANAGE_REQUESTS
+    verb = ""
+
+    def post(self, request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+        access_request = get_object_or_404(
+            AccessRequest.objects.for_org(self.org).select_related("org", "requester"), pk=pk
+        )
+        form = RequestDecisionForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "The comment is too long (at most 2,000 characters).")
+            return redirect("policies:requests", slug=slug)
+        try:
+            self.decide(access_request, form.cleaned_data["comment"])
+        except RequestError as exc:
+            messages.error(request, f"{str(exc)[:1].upper()}{str(exc)[1:]}.")
+        else:
+            messages.success(
+                request,
+                f"{self.verb} {access_request.requester.get_username()}'s request for "
+                f"{describe(access_request)}.",
+            )
+        return redirect("policies:requests", slug=slug)
+
+    def decide(self, access_request: AccessRequest, comment: str) -> None:
+        raise NotImplementedError
+
+    def decided(self) -> str:
+        return _my_access_url(self.request, self.org.slug)
+
+
+class RequestApproveView(_RequestDecisionView):
+    """POST: approve, which grants the exception or image type in the same transaction."""
+
+    verb = "Approved"
+
+    def decide(self, access_request: AccessRequest, comment: str) -> None:
+        approve_request(
+            request=access_request,
+            actor=current_user(self.request),
+            comment=comment,
+            status_url=self.decided(),
+        )
+
+
+class RequestDeclineView(_RequestDecisionView):
+    """POST: decline with a comment for the requester."""
+
+    verb = "Declined"
+
+    def decide(self, access_request: AccessRequest, comment: str) -> None:
+        decline_request(
+            request=access_request,
+            actor=current_user(self.request),
+            comment=comment,
+            status_url=self.decided(),
+        )

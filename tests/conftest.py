@@ -6,9 +6,12 @@ an outsider to acme.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -32,6 +35,28 @@ def pytest_configure(config: pytest.Config) -> None:
         backend = str(settings.CACHES["default"]["BACKEND"])
         assert engine == "django.db.backends.postgresql", f"CI must use PostgreSQL, not {engine}"
         assert backend.endswith("RedisCache"), f"CI must use Redis for the cache, not {backend}"
+
+
+@pytest.fixture(autouse=True)
+def _private_event_stream(settings: Any) -> Iterator[None]:
+    """Each test appends decision events to its own Redis stream (when Redis is configured)."""
+    settings.EVENT_STREAM = f"test:decision-events:{uuid.uuid4().hex}"
+    yield
+    from imageaccess.redis_client import REDIS_ERRORS, get_redis
+
+    client = get_redis()
+    if client is not None:
+        with contextlib.suppress(*REDIS_ERRORS):
+            client.delete(settings.EVENT_STREAM)
+
+
+def stored_events() -> Any:
+    """Decision events in the database, after draining the stream when Redis is in use."""
+    from policies.events import drain_stream
+    from policies.models import DecisionEvent
+
+    drain_stream()
+    return DecisionEvent.objects.all()
 
 
 @pytest.fixture(autouse=True)

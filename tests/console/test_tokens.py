@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import datetime as dt
 from http import HTTPStatus
-
-from django.urls import reverse
-from django.utils import timezone
+from typing import Any
 
 from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
 
 from orgs.models import ActivityLog, PersonalAccessToken
 from orgs.tokens import find_token

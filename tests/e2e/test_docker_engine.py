@@ -28,8 +28,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e import harness
-from tests.e2e.conftest import RegistryStack
-from tests.e2e.served_app import ServedApp
+from tests.e2e.conftest import MIRROR_SERVICE, RegistryStack
+from tests.e2e.served_app import ServedApp, run_mirror
 
 pytestmark = pytest.mark.e2e
 
@@ -245,3 +245,47 @@ def test_buildkit_build_from(
         ("mike", "someuser/custom-image", COMMUNITY_DENIAL)
     }
     assert all(str(e["user_agent"]).startswith("containerd/") for e in events), events
+
+
+# --------------------------------------------------------------------------------------------
+# IMAGEACCESS_REGISTRY_DENIAL=empty_grant
+
+
+def test_empty_grant_denial_mode_as_docker_shows_it(
+    docker: harness.DockerDaemon,
+    served_app: ServedApp,
+    registry_stack: RegistryStack,
+    tmp_path: Path,
+) -> None:
+    """With the empty grant, every client shows the registry's generic refusal instead."""
+    with (
+        served_app.another_server(IMAGEACCESS_REGISTRY_DENIAL="empty_grant") as server,
+        run_mirror(
+            served_app,
+            registry_stack.upstream,
+            tmp_path / "empty-grant-mirror",
+            realm=server.token_url,
+            service=MIRROR_SERVICE,
+        ) as (mirror, _),
+    ):
+        # 127.0.0.0/8 is an insecure registry by default: no daemon restart needed.
+        docker.write_docker_config({mirror.host: mike(served_app)})
+        generic = "denied: requested access to the resource is denied"
+
+        pulled = docker.docker("pull", f"{mirror.host}/someuser/custom-image")
+        assert pulled.returncode != 0, str(pulled)
+        assert f"Error response from daemon: pull access denied for {mirror.host}/" in (
+            pulled.output
+        ), str(pulled)
+        assert generic in pulled.output, str(pulled)
+
+        dockerfile = f"FROM {mirror.host}/someuser/custom-image\n"
+        classic = build(docker, tmp_path, dockerfile, buildkit=False, tag="ia-eg-classic")
+        assert classic.returncode != 0, str(classic)
+        assert generic in classic.output, str(classic)
+
+        buildkit = build(docker, tmp_path, dockerfile, buildkit=True, tag="ia-eg-buildkit")
+        assert buildkit.returncode != 0, str(buildkit)
+        assert "insufficient_scope: authorization failed" in buildkit.output, str(buildkit)
+        for result in (pulled, classic, buildkit):
+            assert COMMUNITY_DENIAL not in result.output, str(result)

@@ -183,8 +183,8 @@ def test_anonymous_pull_is_ungoverned_without_named_organizations(
 
 
 def _set_enforce_sign_in(app: ServedApp, value: bool) -> None:
-    # Not in the REST API: an owner sets it in the console. save() fires the signal that
-    # bumps the decision snapshot version, as the console's save does.
+    # Not in the REST API (set in the Django admin). save() fires the signal that bumps the
+    # decision snapshot version, as the admin's save does.
     app.shell_json(
         "import json; from orgs.models import Organization; "
         "org = Organization.objects.get(slug='acme'); "
@@ -259,3 +259,30 @@ def test_every_decision_is_recorded_with_enforcer_registry(
         "docker.io/acme/app",
     }, events
     assert all(str(e["user_agent"]).startswith("skopeo/") for e in events), events
+
+
+# --------------------------------------------------------------------------------------------
+# IMAGEACCESS_REGISTRY_DENIAL=empty_grant
+
+
+@pytest.mark.usefixtures("acme_policy_on")
+def test_empty_grant_denial_mode(
+    served_app: ServedApp, registry_stack: RegistryStack, tmp_path: Path
+) -> None:
+    """The specification's empty grant: the registry refuses with its own fixed text."""
+    with (
+        served_app.another_server(IMAGEACCESS_REGISTRY_DENIAL="empty_grant") as server,
+        run_mirror(
+            served_app,
+            registry_stack.upstream,
+            tmp_path / "empty-grant-mirror",
+            realm=server.token_url,
+            service=MIRROR_SERVICE,
+        ) as (mirror, _),
+    ):
+        denied = pull(mirror, "someuser/custom-image", served_app.creds("mike"), tmp_path)
+        assert_refused(denied, "denied: requested access to the resource is denied")
+        assert COMMUNITY_DENIAL not in denied.output
+        assert_pulled(
+            pull(mirror, "library/nginx", served_app.creds("mike"), tmp_path), registry_stack
+        )

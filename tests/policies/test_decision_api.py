@@ -11,9 +11,9 @@ from django.db import OperationalError
 from rest_framework.test import APIClient
 
 from orgs.models import Organization
-from policies.models import DecisionEvent, ImageAccessPolicy
+from policies.models import ImageAccessPolicy
 from policies.services import update_policy
-from tests.conftest import Cast, bearer
+from tests.conftest import Cast, bearer, stored_events
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/decisions"
@@ -124,7 +124,7 @@ def test_every_decision_is_recorded_as_an_event(
     acme_on: None, cast: Cast, tokens: dict[str, str], api: APIClient
 ) -> None:
     ask(api, tokens["mike"], {"images": IMAGES}, HTTP_USER_AGENT="ci-checker/1.0")
-    events = DecisionEvent.objects.order_by("image")
+    events = stored_events().order_by("image")
     assert events.count() == 4  # "Foo" is an error, not a decision
     denied = events.get(image="someuser/custom-image")
     assert (denied.allowed, denied.username, denied.enforcer, denied.org) == (
@@ -163,7 +163,7 @@ def test_malformed_bodies_get_400_naming_the_field(
     error = response.json()["error"]
     assert error["code"] == "invalid_request"
     assert fragment in error["message"]
-    assert not DecisionEvent.objects.exists()
+    assert not stored_events().exists()
 
 
 def test_body_that_is_not_json_gets_400(cast: Cast, tokens: dict[str, str], api: APIClient) -> None:

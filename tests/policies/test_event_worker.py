@@ -57,8 +57,9 @@ def database_url() -> str:
 class Worker:
     """A ``celery worker`` subprocess against the test database."""
 
-    def __init__(self, claim_idle: int = 1) -> None:
+    def __init__(self, stream: str, claim_idle: int = 1) -> None:
         env = {
+            "IMAGEACCESS_EVENT_STREAM": stream,
             **os.environ,
             "DATABASE_URL": database_url(),
             "REDIS_URL": REDIS_URL,
@@ -139,10 +140,12 @@ def trigger_drain() -> None:
     drain_decision_events.delay()
 
 
-def test_worker_stores_1000_decisions_exactly_once(cast: Cast, queue: redis.Redis) -> None:
+def test_worker_stores_1000_decisions_exactly_once(
+    cast: Cast, queue: redis.Redis, settings: Any
+) -> None:
     thousand_decisions(cast)
     assert DecisionEvent.objects.count() == 0
-    worker = Worker()
+    worker = Worker(settings.EVENT_STREAM)
     try:
         trigger_drain()
         assert wait_for(lambda: DecisionEvent.objects.count() >= 1000)
@@ -158,7 +161,7 @@ def test_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(
     cast: Cast, queue: redis.Redis, settings
 ) -> None:
     thousand_decisions(cast)
-    first = Worker()
+    first = Worker(settings.EVENT_STREAM)
     # Hold a lock on the events table so the worker blocks inside its first batch insert,
     # after reading entries from the stream and before acknowledging them.
     blocker = psycopg.connect(database_url().replace("postgres://", "postgresql://"))
@@ -179,7 +182,7 @@ def test_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(
         blocker.close()
         first.kill()
     assert DecisionEvent.objects.count() == 0
-    second = Worker(claim_idle=1)
+    second = Worker(settings.EVENT_STREAM, claim_idle=1)
     try:
         time.sleep(1.2)  # the dead consumer's entries become claimable
         trigger_drain()

@@ -13,11 +13,10 @@ from django.test import Client
 
 from orgs.models import Organization
 from orgs.tokens import mint_token, revoke_token
-from policies.models import DecisionEvent
 from policies.registry.jwt_tokens import verify_registry_token
 from policies.registry.signing import signing_key
 from policies.services import update_policy
-from tests.conftest import Cast
+from tests.conftest import Cast, stored_events
 
 pytestmark = pytest.mark.django_db
 URL = "/v2/token"
@@ -93,7 +92,7 @@ def test_denied_pull_is_401_with_the_engines_reason(
             {"code": "DENIED", "message": "image access denied: community images not allowed"}
         ]
     }
-    event = DecisionEvent.objects.get()
+    event = stored_events().get()
     assert (event.enforcer, event.allowed, event.username) == ("registry", False, "mike")
 
 
@@ -143,7 +142,7 @@ def test_duplicate_and_multiple_scopes(
     )
     names = [a["name"] for a in claims(response)["access"]]
     assert names == ["library/nginx", "acme/app"]
-    assert DecisionEvent.objects.count() == 2
+    assert stored_events().count() == 2
 
 
 def test_login_without_scope_succeeds_for_valid_credentials(
