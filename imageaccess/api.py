@@ -15,14 +15,9 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from imageaccess.errors import APIError
 
-class APIError(exceptions.APIException):
-    """An API error with an explicit status, machine code and human message."""
-
-    def __init__(self, message: str, *, code: str, status_code: int = 400) -> None:
-        super().__init__(detail=message, code=code)
-        self.status_code = status_code
-        self.error_code = code
+__all__ = ["APIError", "error_response", "exception_handler", "request_user"]
 
 
 def _flatten(detail: Any, prefix: str = "") -> list[tuple[str, str]]:
@@ -92,6 +87,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response.data = {"error": body}
     if response.status_code == status.HTTP_401_UNAUTHORIZED:
         response.headers.setdefault("WWW-Authenticate", 'Bearer realm="imageaccess"')
+    if response.status_code == status.HTTP_503_SERVICE_UNAVAILABLE:
+        response.headers.setdefault("Retry-After", "2")
     return response
 
 

@@ -109,7 +109,7 @@ REDIS_URL = env.url("REDIS_URL", schemes=("redis", "rediss", "unix"))
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "imageaccess.cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "imageaccess",
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},

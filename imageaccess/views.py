@@ -23,7 +23,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
     try:
         cache.set("readyz", "1", 5)
         if cache.get("readyz") != "1":
-            failures["cache"] = "value not read back"
+            failures["cache"] = "unreachable"
     except Exception as exc:
         failures["cache"] = type(exc).__name__
     if failures:

@@ -6,10 +6,12 @@ import base64
 import binascii
 
 from django.contrib.auth.models import User
+from django.db import DatabaseError
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 
+from imageaccess.errors import APIError
 from orgs.models import PersonalAccessToken
 from orgs.ratelimit import RateLimited, failed_token_auth
 from orgs.tokens import GENERIC_FAILURE, TokenError, authenticate_token
@@ -60,6 +62,13 @@ class PersonalAccessTokenAuthentication(BaseAuthentication):
             token = authenticate_token(secret, username=username)
         except RateLimited as exc:
             raise exceptions.Throttled(wait=exc.retry_after) from None
+        except DatabaseError:
+            # Fail closed, and tell the caller to retry rather than that it is unauthorized.
+            raise APIError(
+                "credentials cannot be checked right now: retry shortly",
+                code="unavailable",
+                status_code=503,
+            ) from None
         except TokenError as exc:
             try:
                 failed_token_auth.fail(address, username)

@@ -71,10 +71,7 @@ class FailureLimiter:
                 continue
             cache_key = f"ratelimit:{self.scope}:{key}:{window_start}"
             try:
-                count = cache.incr(cache_key)
-            except ValueError:
-                cache.add(cache_key, 0, timeout=limit.window + 1)
-                count = cache.incr(cache_key)
+                count = _increment(cache_key, limit.window + 1)
             except Exception as exc:  # the cache is down: fail open, but say so
                 logger.warning("rate limit cache unavailable: %s", type(exc).__name__)
                 continue
@@ -88,6 +85,14 @@ class FailureLimiter:
     def clear(self) -> None:
         with self._lock:
             self._blocked.clear()
+
+
+def _increment(key: str, timeout: int) -> int:
+    try:
+        return cache.incr(key)
+    except ValueError:  # first failure in this window (or the cache is unreachable)
+        cache.add(key, 0, timeout=timeout)
+        return cache.incr(key)
 
 
 failed_token_auth = FailureLimiter("token-auth")

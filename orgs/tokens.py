@@ -11,18 +11,20 @@ import datetime as dt
 import enum
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from orgs.models import PersonalAccessToken, TokenScope
 
+logger = logging.getLogger(__name__)
 _SECRET_BYTES = 24  # 32 url-safe characters, above Docker's 27
 MAX_EXPIRY_DAYS = 366
 
@@ -241,9 +243,13 @@ def touch_last_used(token: PersonalAccessToken, now: dt.datetime) -> None:
     if token.last_used_at is not None and now - token.last_used_at < interval:
         return
     token.last_used_at = now
-    PersonalAccessToken.objects.filter(pk=token.pk).filter(_unused_since(now - interval)).update(
-        last_used_at=now
-    )
+    try:
+        PersonalAccessToken.objects.filter(pk=token.pk).filter(
+            _unused_since(now - interval)
+        ).update(last_used_at=now)
+    except DatabaseError:
+        # Bookkeeping only: a decision must not fail because last_used could not be written.
+        logger.warning("could not record last use of token %s", token.pk)
 
 
 def _unused_since(cutoff: dt.datetime) -> Q:
