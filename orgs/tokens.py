@@ -159,13 +159,14 @@ class _TokenCache:
     def __init__(self) -> None:
         self._entries: dict[str, tuple[PersonalAccessToken, float]] = {}
 
-    def get(self, key: str) -> PersonalAccessToken | None:
+    def get(self, key: str, max_age: float | None = None) -> PersonalAccessToken | None:
+        """The cached token if younger than ``max_age`` (default: the cache lifetime)."""
         entry = self._entries.get(key)
         if entry is None:
             return None
         token, fetched_at = entry
-        if time.monotonic() - fetched_at > settings.TOKEN_CACHE_SECONDS:
-            self._entries.pop(key, None)
+        limit = settings.TOKEN_CACHE_SECONDS if max_age is None else max_age
+        if time.monotonic() - fetched_at > limit:
             return None
         return token
 
@@ -192,7 +193,17 @@ def find_token(plaintext: str) -> PersonalAccessToken | None:
     cached = token_cache.get(hashes[0])
     if cached is not None:
         return cached
-    token = PersonalAccessToken.objects.select_related("user").filter(token_hash__in=hashes).first()
+    try:
+        token = (
+            PersonalAccessToken.objects.select_related("user").filter(token_hash__in=hashes).first()
+        )
+    except DatabaseError:
+        # The database is unreachable: a token checked recently enough may still pass
+        # (IMAGEACCESS_MAX_STALENESS_SECONDS); anything else fails closed.
+        stale = token_cache.get(hashes[0], max_age=settings.SNAPSHOT_MAX_STALENESS_SECONDS)
+        if stale is None:
+            raise
+        return stale
     if token is None:
         return None
     # The lookup is by index; compare again in constant time so no path depends on timing.

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from django.conf import settings
 from django.core import signing
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -96,6 +97,8 @@ def _authenticate(username: str, secret: str) -> Caller:
         return Caller(authenticate_token(secret, username=username))
     except TokenError as exc:
         raise TokenRequestError(401, "UNAUTHORIZED", exc.message) from None
+    except DatabaseError:
+        raise PolicyUnavailable("credentials cannot be checked right now") from None
 
 
 def _refresh_caller(refresh_token: str) -> Caller:
@@ -105,7 +108,12 @@ def _refresh_caller(refresh_token: str) -> Caller:
         )
     except signing.BadSignature:
         raise TokenRequestError(401, "UNAUTHORIZED", "invalid or expired refresh token") from None
-    token = PersonalAccessToken.objects.active().select_related("user").filter(pk=token_id).first()
+    try:
+        token = (
+            PersonalAccessToken.objects.active().select_related("user").filter(pk=token_id).first()
+        )
+    except DatabaseError:
+        raise PolicyUnavailable("credentials cannot be checked right now") from None
     if token is None or not token.user.is_active:
         raise TokenRequestError(
             401, "UNAUTHORIZED", "the access token behind this refresh token is no longer valid"

@@ -1,0 +1,160 @@
+"""Stop real services under a running app and check it holds (DESIGN.md section 7).
+
+The app runs under gunicorn against a private PostgreSQL and a private Redis (see
+``services.py``) so these outages touch nothing else. Order matters within the module: each
+test leaves the services running again.
+"""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from tests.e2e.served_app import Response, ServedApp, http_request, serve_app
+from tests.faults.services import PrivatePostgres, PrivateRedis, private_postgres, private_redis
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Stack:
+    def __init__(self, app: ServedApp, postgres: PrivatePostgres, redis_server: PrivateRedis):
+        self.app, self.postgres, self.redis = app, postgres, redis_server
+
+    def decide(self, image: str, user: str = "mike", server: Any = None) -> Response:
+        base = server.base_url if server else self.app.base_url
+        return http_request(
+            "POST",
+            f"{base}/api/v1/decisions",
+            body={"image": image},
+            headers={"Authorization": f"Bearer {self.app.token(user)}"},
+        )
+
+    def stored_events(self) -> int:
+        return int(
+            self.app.shell_json(
+                "import json; from policies.models import DecisionEvent; "
+                "print(json.dumps(DecisionEvent.objects.count()))"
+            )
+        )
+
+    def stream_length(self) -> int:
+        client = redis.Redis.from_url(self.app.env["REDIS_URL"])
+        stream = "imageaccess:decision-events"
+        return int(client.xlen(stream)) if client.exists(stream) else 0
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    with private_postgres() as postgres, private_redis() as redis_server:
+        patch = pytest.MonkeyPatch()
+        patch.setenv("DATABASE_URL", postgres.url)
+        patch.setenv("REDIS_URL", redis_server.url)
+        try:
+            with serve_app(workers=2) as app:
+                app.patch_policy(enabled=True)
+                yield Stack(app, postgres, redis_server)
+        finally:
+            patch.undo()
+
+
+def test_redis_down_decisions_and_pages_keep_working_and_events_reach_the_database(
+    stack: Stack,
+) -> None:
+    before = stack.stored_events()
+    stack.redis.stop()
+    try:
+        for image in ("nginx", "someuser/custom-image", "bitnami/redis"):
+            response = stack.decide(image)
+            assert response.status == 200, response.body
+        assert stack.decide("someuser/custom-image").json()["decisions"][0]["allowed"] is False
+        assert stack.app.request("GET", "/accounts/login/").status == 200
+        ready = stack.app.request("GET", "/readyz")
+        assert ready.status == 503
+        assert "cache" in ready.json()["failing"]
+        assert stack.stored_events() == before + 4
+    finally:
+        stack.redis.start()
+    assert stack.app.request("GET", "/readyz").status == 200
+
+
+def test_worker_down_events_wait_in_redis_and_arrive_when_it_returns(stack: Stack) -> None:
+    time.sleep(5.5)  # the Redis breaker from the previous outage closes in every worker
+    before = stack.stored_events()
+    for _ in range(20):
+        assert stack.decide("nginx").status == 200
+    assert stack.stream_length() >= 1
+    assert stack.stored_events() == before  # nothing drains them: no worker runs
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "imageaccess",
+            "worker",
+            "--beat",
+            "--pool=solo",
+            "--loglevel=WARNING",
+            "--schedule",
+            str(stack.app.workdir / "beat"),
+        ],
+        cwd=ROOT,
+        env=stack.app.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and stack.stored_events() < before + 20:
+            time.sleep(1)
+        assert stack.stored_events() == before + 20
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+
+
+def test_postgres_down_fails_closed_within_a_second_and_recovers(stack: Stack) -> None:
+    assert stack.decide("nginx").status == 200  # warm every path once
+    for _ in range(4):  # each of the main server's workers sees the token at least once
+        stack.decide("nginx")
+    with stack.app.another_server(workers=1, IMAGEACCESS_MAX_STALENESS_SECONDS="0") as strict:
+        assert stack.decide("nginx", server=strict).status == 200
+        stack.postgres.stop()
+        try:
+            time.sleep(1.6)  # past the token lookup cache (1.5 s)
+            started = time.monotonic()
+            response = stack.decide("nginx", server=strict)
+            elapsed = time.monotonic() - started
+            assert response.status == 503, response.body
+            assert response.headers.get("Retry-After")
+            assert elapsed < 1.0
+            credentials = base64.b64encode(f"mike:{stack.app.token('mike')}".encode()).decode()
+            token = http_request(
+                "GET",
+                f"{strict.base_url}/v2/token?service=mirror&scope=repository:library/nginx:pull",
+                headers={"Authorization": f"Basic {credentials}"},
+            )
+            assert token.status == 503
+            assert token.headers.get("Retry-After")
+            ready = stack.app.request("GET", "/readyz")
+            assert ready.status == 503
+            assert "database" in ready.json()["failing"]
+            # The main server allows 30 s of staleness: warm decisions still answer.
+            assert stack.decide("nginx").status == 200
+        finally:
+            stack.postgres.start()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and stack.decide("nginx").status != 200:
+        time.sleep(0.5)
+    assert stack.decide("nginx").status == 200
+    assert stack.app.request("GET", "/readyz").status == 200
