@@ -9,13 +9,17 @@ full stack. See docs/benchmarks.md for what this saves.
 """
 
 import os
+from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import MiddlewareNotUsed
 from django.core.handlers.exception import convert_exception_to_response
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.wsgi import get_wsgi_application
-from django.urls import NoReverseMatch, reverse
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, ResolverMatch, get_resolver, reverse
+from django.utils.functional import cached_property
 from django.utils.module_loading import import_string
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "imageaccess.settings")
@@ -43,10 +47,10 @@ class LeanWSGIHandler(WSGIHandler):
 
     def load_middleware(self, is_async: bool = False) -> None:
         assert not is_async, "the lean handler serves WSGI only"
-        self._view_middleware = []
-        self._template_response_middleware = []
-        self._exception_middleware = []
-        handler = convert_exception_to_response(self._get_response)
+        self._view_middleware: list[Callable[..., Any]] = []
+        self._template_response_middleware: list[Callable[..., Any]] = []
+        self._exception_middleware: list[Callable[..., Any]] = []
+        handler = convert_exception_to_response(self._get_response)  # type: ignore[attr-defined]
         for path in reversed(settings.MIDDLEWARE):
             if path in BROWSER_MIDDLEWARE:
                 continue
@@ -62,6 +66,18 @@ class LeanWSGIHandler(WSGIHandler):
                 self._exception_middleware.append(instance.process_exception)
             handler = convert_exception_to_response(instance)
         self._middleware_chain = handler
+
+    def resolve_request(self, request: HttpRequest) -> ResolverMatch:
+        """The lean paths are fixed: resolve each once, not on every request."""
+        match = None if hasattr(request, "urlconf") else self._matches.get(request.path_info)
+        if match is None:
+            return super().resolve_request(request)
+        request.resolver_match = match
+        return match
+
+    @cached_property
+    def _matches(self) -> dict[str, ResolverMatch]:
+        return {path: get_resolver().resolve(path) for path in lean_paths()}
 
 
 def lean_paths() -> frozenset[str]:
@@ -79,7 +95,7 @@ lean_application = LeanWSGIHandler()
 LEAN_PATHS = lean_paths()
 
 
-def application(environ, start_response):  # type: ignore[no-untyped-def]
+def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
     """Route the token-authenticated hot paths to the lean handler, the rest to Django's."""
     if environ.get("PATH_INFO") in LEAN_PATHS:
         return lean_application(environ, start_response)

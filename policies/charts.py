@@ -17,24 +17,27 @@ from dataclasses import dataclass
 SERIES = ("denied", "would_deny", "allowed")
 
 COLUMN_WIDTH, COLUMN_HEIGHT = 720, 240
-PLOT_LEFT, PLOT_RIGHT, PLOT_TOP, PLOT_BOTTOM = 52, 712, 12, 206
+PLOT_LEFT, PLOT_RIGHT, PLOT_TOP, PLOT_BOTTOM = 52, 696, 12, 206
 ROW_WIDTH, ROW_HEIGHT, ROW_GAP = 720, 22, 12
 ROW_LABEL_WIDTH, ROW_VALUE_WIDTH = 190, 70
 
 
-def nice_ceiling(value: int) -> int:
-    """The smallest of 1, 2, 2.5, 5 times a power of ten at or above ``value`` (at least 1).
+def nice_step(value: float) -> int:
+    """The smallest of 1, 2, 2.5 (from 25 up) or 5 times a power of ten at or above ``value``.
 
-    Keeps axis labels round (0, 250, 500, ...) whatever the data.
+    Grid lines at multiples of such a step read as round numbers (0, 50, 100, ...).
     """
     if value <= 1:
         return 1
     power = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
-        candidate = step * power
-        if candidate >= value:
-            return math.ceil(candidate)
-    return 10 * power  # pragma: no cover (the loop always returns)
+    steps = (1, 2, 2.5, 5, 10) if power >= 10 else (1, 2, 5, 10)
+    return next(int(step * power) for step in steps if step * power >= value)
+
+
+def axis(top_value: int, lines: int = 5) -> tuple[int, int]:
+    """``(maximum, step)`` of a value axis: at most ``lines`` round steps covering the data."""
+    step = nice_step(top_value / lines)
+    return max(1, math.ceil(top_value / step)) * step, step
 
 
 def short_number(value: int) -> str:
@@ -107,7 +110,7 @@ def column_chart(
 ) -> ColumnChart:
     """Lay out one stacked column per day (zero days keep their slot so gaps show)."""
     totals = [sum(counts.get(day, {}).values()) for day in days]
-    maximum = nice_ceiling(max(totals, default=0))
+    maximum, step = axis(max(totals, default=0))
     plot_height = PLOT_BOTTOM - PLOT_TOP
     slot = (PLOT_RIGHT - PLOT_LEFT) / max(len(days), 1)
     # A gap between bars keeps 90 thin bars distinguishable; very thin bars still get 1 unit.
@@ -138,10 +141,8 @@ def column_chart(
             )
         )
     ticks = tuple(
-        Tick(
-            round(PLOT_BOTTOM - plot_height * step / 4, 2), short_number(round(maximum * step / 4))
-        )
-        for step in range(5)
+        Tick(round(PLOT_BOTTOM - plot_height * value / maximum, 2), short_number(value))
+        for value in range(0, maximum + 1, step)
     )
     dates = tuple(
         AxisLabel(round(PLOT_LEFT + (index + 0.5) * slot, 2), f"{days[index].day} {days[index]:%b}")

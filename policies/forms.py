@@ -169,7 +169,7 @@ class AccessRequestForm(forms.Form):
         label="Image type",
         choices=[
             ("", "—"),
-            *((key, label.capitalize()) for key, (_, label) in IMAGE_TYPES.items()),
+            *((key, label[:1].upper() + label[1:]) for key, (_, label) in IMAGE_TYPES.items()),
         ],
     )
     justification = forms.CharField(

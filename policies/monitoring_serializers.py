@@ -13,6 +13,17 @@ from policies.reports import CATEGORY_LABELS, PERIODS, EventFilters
 from policies.requests import IMAGE_TYPES, MAX_COMMENT, MAX_JUSTIFICATION
 
 
+class TextField(serializers.CharField):
+    """Only a JSON string: ``5`` is not the repository ``library/5``."""
+
+    default_error_messages = {"invalid": "must be a string"}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return str(super().to_internal_value(data))
+
+
 class StrictSerializer(serializers.Serializer):
     """Refuses keys it does not know, naming the first: a typo must not be silently ignored."""
 
@@ -152,14 +163,14 @@ class AccessRequestCreateSerializer(StrictSerializer):
     the same input with the same message.
     """
 
-    repository = serializers.CharField(
+    repository = TextField(
         max_length=600,
         required=False,
         help_text="``namespace/name``; ``namespace/*`` asks for the whole namespace",
     )
-    namespace = serializers.CharField(max_length=255, required=False)
+    namespace = TextField(max_length=255, required=False)
     image_type = serializers.ChoiceField(choices=list(IMAGE_TYPES), required=False)
-    justification = serializers.CharField(
+    justification = TextField(
         max_length=MAX_JUSTIFICATION,
         error_messages={"required": "say why you need it", "blank": "say why you need it"},
     )
@@ -185,9 +196,7 @@ class AccessRequestCreateSerializer(StrictSerializer):
 class AccessRequestDecisionSerializer(StrictSerializer):
     """Body of ``approve`` and ``decline``: an optional ``comment`` for the requester."""
 
-    comment = serializers.CharField(
-        max_length=MAX_COMMENT, required=False, allow_blank=True, default=""
-    )
+    comment = TextField(max_length=MAX_COMMENT, required=False, allow_blank=True, default="")
 
 
 class AccessRequestFilterSerializer(QuerySerializer):

@@ -13,7 +13,7 @@ from pytest_django.fixtures import SettingsWrapper
 from orgs.models import Invitation, Membership, PersonalAccessToken
 from orgs.services import invite
 from orgs.tokens import mint_token
-from policies.models import RepositoryException
+from policies.models import AccessRequest, RepositoryException
 from policies.services import add_exception, get_policy
 from tests.conftest import Cast
 
@@ -37,6 +37,7 @@ class World:
     invitation_secret: str
     mike_membership: Membership
     mike_token: PersonalAccessToken
+    access_request: AccessRequest
 
     def user(self, name: str) -> User:
         return self.cast.user(name)
@@ -59,6 +60,14 @@ def world(cast: Cast) -> World:
         invitation_secret=issued.secret,
         mike_membership=Membership.objects.get(org=cast.acme, user=cast.mike),
         mike_token=mint_token(user=cast.mike, name="laptop").token,
+        # Made directly: with acme's policy off the service would say it is already allowed.
+        access_request=AccessRequest.objects.create(
+            org=cast.acme,
+            requester=cast.mike,
+            kind=AccessRequest.Kind.REPOSITORY,
+            value="someuser/custom-image",
+            justification="our build needs it",
+        ),
     )
 
 

@@ -22,7 +22,8 @@ from orgs.models import (
     Organization,
     PersonalAccessToken,
 )
-from policies.models import ImageAccessPolicy, RepositoryException
+from policies.models import AccessRequest, ImageAccessPolicy, RepositoryException
+from policies.services import update_policy
 from tests.console.conftest import World, client_for
 
 ROLES = ("anonymous", "outsider", "member", "editor", "owner")
@@ -47,6 +48,7 @@ class Row:
     changes: frozenset[str] = frozenset()
     data: dict[str, str] = field(default_factory=dict)
     login_required: bool = True
+    setup: Callable[[World], None] | None = None
 
 
 def org_row(
@@ -58,6 +60,7 @@ def org_row(
     editor: HTTPStatus | None = None,
     changes: frozenset[str] = frozenset(),
     data: dict[str, str] | None = None,
+    setup: Callable[[World], None] | None = None,
 ) -> Row:
     """A row for a page under ``/orgs/<slug>/``: anonymous redirect, outsider 404."""
     return Row(
@@ -72,7 +75,13 @@ def org_row(
         },
         changes,
         data or {},
+        setup=setup,
     )
+
+
+def enforce_acme_policy(world: World) -> None:
+    """Image access on for acme (community images not allowed), so requests can be filed."""
+    update_policy(org=world.cast.acme, actor=world.cast.olivia, changes={"enabled": True})
 
 
 def user_row(
@@ -151,6 +160,47 @@ MATRIX: list[Row] = [
     org_row("orgs:invitation-resend", "POST", member=FORBIDDEN, owner=FOUND, changes=OWNER_ONLY),
     org_row("orgs:invitation-cancel", "GET", member=NOT_ALLOWED, owner=NOT_ALLOWED),
     org_row("orgs:invitation-cancel", "POST", member=FORBIDDEN, owner=FOUND, changes=OWNER_ONLY),
+    org_row("policies:usage", "GET", member=FORBIDDEN, owner=OK),
+    org_row("policies:usage", "POST", member=FORBIDDEN, owner=NOT_ALLOWED),
+    org_row("policies:usage-events", "GET", member=FORBIDDEN, owner=OK),
+    org_row("policies:usage-events", "POST", member=FORBIDDEN, owner=NOT_ALLOWED),
+    org_row("policies:my-access", "GET", member=OK, owner=OK),
+    # Members and editors file a request; the owner is told it is already allowed (200, form
+    # error): owners are never restricted.
+    org_row(
+        "policies:my-access",
+        "POST",
+        member=FOUND,
+        owner=OK,
+        changes=frozenset({"member", "editor"}),
+        data={
+            "kind": "repository",
+            "repository": "someuser/other-image",
+            "justification": "the build needs it",
+        },
+        setup=enforce_acme_policy,
+    ),
+    # Members and editors are sent to My access, where their own requests are.
+    org_row("policies:requests", "GET", member=FOUND, owner=OK),
+    org_row("policies:requests", "POST", member=FORBIDDEN, owner=NOT_ALLOWED),
+    org_row("policies:request-approve", "GET", member=NOT_ALLOWED, owner=NOT_ALLOWED),
+    org_row(
+        "policies:request-approve",
+        "POST",
+        member=FORBIDDEN,
+        owner=FOUND,
+        changes=OWNER_ONLY,
+        data={"comment": "fine"},
+    ),
+    org_row("policies:request-decline", "GET", member=NOT_ALLOWED, owner=NOT_ALLOWED),
+    org_row(
+        "policies:request-decline",
+        "POST",
+        member=FORBIDDEN,
+        owner=FOUND,
+        changes=OWNER_ONLY,
+        data={"comment": "use bitnami/redis"},
+    ),
     org_row("orgs:activity", "GET", member=FORBIDDEN, owner=OK),
     org_row("orgs:activity", "POST", member=FORBIDDEN, owner=NOT_ALLOWED),
     user_row("tokens", "GET", OK),
@@ -193,6 +243,8 @@ def url_for(name: str, world: World) -> str:
         "orgs:invitation-resend": lambda w: w.invitation.pk,
         "orgs:invitation-cancel": lambda w: w.invitation.pk,
         "token-revoke": lambda w: w.mike_token.pk,
+        "policies:request-approve": lambda w: w.access_request.pk,
+        "policies:request-decline": lambda w: w.access_request.pk,
     }
     if name in pk_of:
         kwargs["pk"] = pk_of[name](world)
@@ -219,6 +271,11 @@ def fingerprint() -> tuple[Any, ...]:
             )
         ),
         list(PersonalAccessToken.objects.order_by("pk").values_list("pk", "revoked_at")),
+        list(
+            AccessRequest.objects.order_by("pk").values_list(
+                "pk", "kind", "value", "status", "comment"
+            )
+        ),
     )
 
 
@@ -232,6 +289,8 @@ def _cases() -> Iterator[Any]:
 def test_role_matrix(world: World, row: Row, role: str) -> None:
     client = client_for(world.user(USER_OF_ROLE[role]) if role in SIGNED_IN else None)
     url = url_for(row.name, world)
+    if row.setup is not None:
+        row.setup(world)
     before = fingerprint()
 
     response = client.get(url) if row.method == "GET" else client.post(url, row.data)
