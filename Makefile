@@ -41,12 +41,16 @@ lint: install-test
 typecheck: install-test
 	$(BIN)/mypy .
 
-## The production server: production settings come from the environment.
+## The production server: production settings come from the environment. granian (WSGI), one
+## worker per core (WEB_CONCURRENCY), one blocking thread each: chosen by measurement, see
+## docs/benchmarks.md. GRANIAN_* variables tune it further (GRANIAN_ACCESS_LOG=1: access log).
 serve: install
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-0} $(BIN)/python manage.py collectstatic --noinput -v0
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-0} $(BIN)/gunicorn imageaccess.wsgi:application \
-		--bind $(BIND) --workers $${WEB_CONCURRENCY:-$$(nproc)} \
-		--access-logfile - --forwarded-allow-ips="$${FORWARDED_ALLOW_IPS:-127.0.0.1}"
+	bind='$(BIND)'; host=$${bind%:*}; host=$${host#[}; host=$${host%]}; \
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-0} exec $(BIN)/granian --interface wsgi \
+		--host "$$host" --port "$${bind##*:}" \
+		--workers $${WEB_CONCURRENCY:-$$(nproc)} --blocking-threads 1 \
+		imageaccess.wsgi:application
 
 worker: install
 	$(BIN)/celery -A imageaccess worker --loglevel=INFO

@@ -65,6 +65,9 @@ class Result:
     p99_ms: float
     max_ms: float
     server_cpu_s: float = 0.0
+    wrk_cpu_s: float = 0.0
+    services_cpu_s: float = 0.0  # Redis and PostgreSQL
+    other_cores: float = 0.0  # CPU used by the rest of the machine, in cores
 
     @property
     def rps(self) -> float:

@@ -24,7 +24,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from stack import ROOT, PYTHON, Database, flush_redis, manage, production_env, temp_dir  # noqa: E402
+from stack import (
+    PYTHON,
+    ROOT,
+    Database,
+    flush_redis,
+    manage,
+    production_env,
+    temp_dir,
+)
 
 
 def _environ(method: str, path: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:

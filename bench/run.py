@@ -24,9 +24,12 @@ from __future__ import annotations
 
 import argparse
 import base64
+import concurrent.futures
+import dataclasses
 import json
 import os
 import shutil
+import statistics
 import sys
 import threading
 import time
@@ -37,10 +40,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from loadgen import WRK, Result, Target, run_wrk  # noqa: E402
-from stack import (  # noqa: E402
+from loadgen import WRK, Result, Target, run_wrk
+from stack import (
     ROOT,
     SERVER_LABELS,
+    CpuMeter,
     Database,
     Server,
     flush_redis,
@@ -50,7 +54,7 @@ from stack import (  # noqa: E402
     redis_stream_length,
     temp_dir,
 )
-from svgchart import write_chart  # noqa: E402
+from svgchart import write_chart
 
 EVENT_STREAM = "imageaccess:decision-events"
 REGISTRY_SERVICE = "registry.bench.local"
@@ -67,6 +71,8 @@ TEN_IMAGES = [
     "someuser/custom-image",
     "ghcr.io/acme/tool:1",
 ]
+
+DEFAULT_TARGETS = "healthz,decide-1,decide-10,token"
 
 # The issue's targets (DESIGN.md section 6).
 DECISION_RATIO = 0.60
@@ -190,23 +196,28 @@ def measure(
     for target in targets:
         if target.name not in names:
             continue
-        cpu_before = server.cpu()
-        result = run_wrk(
-            target,
-            server.base_url,
-            script_dir,
-            seconds=args.duration,
-            connections=args.connections,
-            threads=args.threads,
+        with CpuMeter(server) as meter:
+            result = run_wrk(
+                target,
+                server.base_url,
+                script_dir,
+                seconds=args.duration,
+                connections=args.connections,
+                threads=args.threads,
+            )
+        result = dataclasses.replace(
+            result,
+            server_cpu_s=meter.server_s,
+            wrk_cpu_s=meter.wrk_s,
+            services_cpu_s=meter.services_s,
+            other_cores=meter.other_cores,
         )
-        cpu = server.cpu() - cpu_before
-        result = Result(**{**result.__dict__, "server_cpu_s": cpu})
         ledger.add(target, result, args.connections)
         results[target.name] = result
         print(
             f"  {target.label:<36} {result.rps:>8.0f} req/s  p50 {result.p50_ms:6.2f} ms  "
             f"p99 {result.p99_ms:6.2f} ms  non-2xx {result.non_2xx}  "
-            f"socket errors {result.socket_errors}",
+            f"socket errors {result.socket_errors}  other load {result.other_cores:.2f} cores",
             flush=True,
         )
     return results
@@ -237,10 +248,17 @@ def soak(
     args: argparse.Namespace,
     script_dir: Path,
     ledger: EventLedger,
+    drainer: Drainer | None,
 ) -> dict[str, Any]:
-    """Load one target for ``--soak`` seconds, sampling each worker's RSS every 10 s."""
+    """Load one target for ``--soak`` seconds, sampling each worker's RSS every 10 s.
+
+    With a ``drainer``, events are moved to PostgreSQL meanwhile, as the worker would.
+    """
     start_rss = server.rss()
-    print(f"\nSoak: {target.label} for {args.soak:g} s")
+    print(
+        f"\nSoak: {target.label} for {args.soak:g} s"
+        + (", draining events to PostgreSQL meanwhile (niced)" if drainer else "")
+    )
     print(f"  RSS at start: {_format_rss(start_rss)}", flush=True)
     box: dict[str, Any] = {}
 
@@ -259,6 +277,8 @@ def soak(
 
     thread = threading.Thread(target=load, daemon=True)
     began = time.monotonic()
+    if drainer:
+        drainer.start()
     thread.start()
     samples: list[tuple[float, dict[int, int]]] = []
     while thread.is_alive():
@@ -267,15 +287,15 @@ def soak(
             rss = server.rss()
             samples.append((time.monotonic() - began, rss))
             print(f"  {time.monotonic() - began:4.0f} s: {_format_rss(rss)}", flush=True)
+    if drainer:
+        drainer.stop()
     if "error" in box:
         raise box["error"]
     result: Result = box["result"]
     ledger.add(target, result, args.connections)
     end_rss = server.rss()
     print(f"  RSS at end:   {_format_rss(end_rss)}")
-    growth = {
-        pid: end_rss.get(pid, 0) - kb for pid, kb in start_rss.items() if pid in end_rss
-    }
+    growth = {pid: end_rss.get(pid, 0) - kb for pid, kb in start_rss.items() if pid in end_rss}
     flat = set(end_rss) == set(start_rss) and all(
         delta <= max(2048, start_rss[pid] * RSS_GROWTH_TOLERANCE) for pid, delta in growth.items()
     )
@@ -293,22 +313,64 @@ def soak(
         "rss_end_kb": end_rss,
         "samples": [(round(t, 1), rss) for t, rss in samples],
         "flat": flat,
+        "events_drained_meanwhile": drainer.stored if drainer else 0,
     }
 
 
-def drain_and_count(env: dict[str, str], db: Database, redis_url: str) -> dict[str, Any]:
-    """Run ``manage.py drain_events`` until the stream is empty; count stored events."""
+class Drainer:
+    """``manage.py drain_events`` run over and over in background processes (the Celery
+    worker's job in production), so the stream stays short while the soak runs."""
+
+    def __init__(self, env: dict[str, str], processes: int, nice: int = 10) -> None:
+        self.env, self.processes, self.nice = env, processes, nice
+        self.stored = 0
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            output = manage(self.env, "drain_events", timeout=600, nice=self.nice)
+            count = int(output.split()[0]) if output.split() else 0
+            with self._lock:
+                self.stored += count
+            if count == 0:
+                self._stop.wait(1.0)
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._threads = [
+            threading.Thread(target=self._loop, daemon=True) for _ in range(self.processes)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=620)
+
+
+def drain_and_count(
+    env: dict[str, str], db: Database, redis_url: str, processes: int
+) -> dict[str, Any]:
+    """Drain the stream to the end (``manage.py drain_events``); count stored events."""
     pending = redis_stream_length(redis_url, EVENT_STREAM)
     began = time.monotonic()
     calls = 0
     while calls < 200:
-        output = manage(env, "drain_events", timeout=600)
-        calls += 1
-        stored = int(output.split()[0]) if output.split() else 0
-        if stored == 0:
+        # A few consumers in parallel (distinct consumer names in the same group).
+        with concurrent.futures.ThreadPoolExecutor(processes) as pool:
+            outputs = list(
+                pool.map(lambda _: manage(env, "drain_events", timeout=600), range(processes))
+            )
+        calls += processes
+        if redis_stream_length(redis_url, EVENT_STREAM) == 0 and all(
+            int(out.split()[0]) == 0 for out in outputs if out.split()
+        ):
             break
     elapsed = time.monotonic() - began
-    counts = {
+    return {
         "stream_entries_before_drain": pending,
         "stream_entries_after_drain": redis_stream_length(redis_url, EVENT_STREAM),
         "drain_calls": calls,
@@ -321,10 +383,9 @@ def drain_and_count(env: dict[str, str], db: Database, redis_url: str) -> dict[s
             db.scalar("SELECT count(*) FROM policies_decisionevent WHERE enforcer = 'registry'")
         ),
     }
-    return counts
 
 
-# --- reporting ---------------------------------------------------------------------------------------
+# --- reporting ---------------------------------------------------------------------------------
 def verdicts(results: dict[str, Result]) -> dict[str, tuple[str, bool | None]]:
     """Per target: (the target in words, met?) against the issue's targets."""
     base = results.get("healthz")
@@ -361,6 +422,7 @@ def print_table(run: ServerRun, targets: list[Target], markdown: bool = False) -
         "CPU ms/req",
         "target",
         "met",
+        "other load",
     ]
     rows: list[list[str]] = []
     for target in targets:
@@ -385,6 +447,7 @@ def print_table(run: ServerRun, targets: list[Target], markdown: bool = False) -
                 f"{r.server_cpu_s * 1000 / max(r.requests, 1):.3f}",
                 goal,
                 "-" if met is None else ("yes" if met else "NO"),
+                f"{r.other_cores:.2f} cores",
             ]
         )
     if markdown:
@@ -399,19 +462,48 @@ def print_table(run: ServerRun, targets: list[Target], markdown: bool = False) -
 
 
 def print_comparison(runs: list[ServerRun], markdown: bool) -> None:
-    header = ["server", "/healthz req/s", "p99", "decision req/s", "p99", "ratio", "token req/s"]
+    """One row per server: medians over its runs (``--repeat``), ratios taken per run."""
+    header = [
+        "server",
+        "runs",
+        "/healthz req/s",
+        "p99",
+        "decision req/s",
+        "p99",
+        "decision/healthz",
+        "token req/s",
+        "token/healthz",
+    ]
     rows = []
-    for run in runs:
-        h, d, t = (run.results.get(n) for n in ("healthz", "decide-1", "token"))
+    for kind in dict.fromkeys(run.kind for run in runs):
+        mine = [run.results for run in runs if run.kind == kind]
+
+        def med(name: str, attr: str, results: list[dict[str, Result]] = mine) -> float | None:
+            values = [getattr(r[name], attr) for r in results if name in r]
+            return statistics.median(values) if values else None
+
+        def ratio(name: str, results: list[dict[str, Result]] = mine) -> str:
+            values = [
+                r[name].rps / r["healthz"].rps
+                for r in results
+                if name in r and "healthz" in r and r["healthz"].rps
+            ]
+            return f"{statistics.median(values):.0%}" if values else "-"
+
+        def fmt(value: float | None, pattern: str) -> str:
+            return "-" if value is None else pattern.format(value)
+
         rows.append(
             [
-                SERVER_LABELS.get(run.kind, run.kind),
-                f"{h.rps:,.0f}" if h else "-",
-                f"{h.p99_ms:.1f} ms" if h else "-",
-                f"{d.rps:,.0f}" if d else "-",
-                f"{d.p99_ms:.1f} ms" if d else "-",
-                f"{d.rps / h.rps:.0%}" if h and d and h.rps else "-",
-                f"{t.rps:,.0f}" if t else "-",
+                SERVER_LABELS.get(kind, kind),
+                str(len(mine)),
+                fmt(med("healthz", "rps"), "{:,.0f}"),
+                fmt(med("healthz", "p99_ms"), "{:.1f} ms"),
+                fmt(med("decide-1", "rps"), "{:,.0f}"),
+                fmt(med("decide-1", "p99_ms"), "{:.1f} ms"),
+                ratio("decide-1"),
+                fmt(med("token", "rps"), "{:,.0f}"),
+                ratio("token"),
             ]
         )
     if markdown:
@@ -425,7 +517,7 @@ def print_comparison(runs: list[ServerRun], markdown: bool) -> None:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
 
 
-# --- main -----------------------------------------------------------------------------------------
+# --- main --------------------------------------------------------------------------------------
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=10, help="seconds per target (10)")
@@ -448,9 +540,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "implies --soak 0 and no chart",
     )
     parser.add_argument(
+        "--repeat", type=int, default=1, help="with --compare: rounds over the servers (1)"
+    )
+    parser.add_argument(
         "--targets",
-        default="healthz,decide-1,decide-10,token",
-        help="comma-separated subset of healthz,decide-1,decide-10,token",
+        default=DEFAULT_TARGETS,
+        help=f"comma-separated subset of {DEFAULT_TARGETS} (--compare: healthz,decide-1,token)",
     )
     parser.add_argument(
         "--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres", help="admin URL"
@@ -462,6 +557,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", default="", help="also write the results as JSON here")
     parser.add_argument("--markdown", action="store_true", help="print tables as Markdown too")
     parser.add_argument("--keep-db", action="store_true", help="do not drop the database")
+    parser.add_argument(
+        "--drain",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="drain and count decision events at the end (default: on, off with --compare)",
+    )
     return parser.parse_args(argv)
 
 
@@ -476,9 +577,14 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(WRK).exists():
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
     kinds = [k.strip() for k in args.compare.split(",") if k.strip()] or [args.server]
+    kinds = kinds * max(1, args.repeat)  # round robin: noise on a shared machine spreads evenly
     if args.compare:
         args.soak = 0
         args.no_chart = True
+        if args.targets == DEFAULT_TARGETS:
+            args.targets = "healthz,decide-1,token"
+    if args.drain is None:
+        args.drain = not args.compare
     names = [n.strip() for n in args.targets.split(",") if n.strip()]
     began = time.monotonic()
     work = temp_dir("imageaccess-bench-")
@@ -524,43 +630,50 @@ def main(argv: list[str] | None = None) -> int:
                 run.results = measure(server, targets, args, scripts, ledger, names)
                 if args.soak > 0:
                     decide = next(t for t in targets if t.name == "decide-1")
-                    run.soak = soak(server, decide, args, scripts, ledger)
+                    drainer = Drainer(env, processes=1) if args.drain else None
+                    run.soak = soak(server, decide, args, scripts, ledger, drainer)
             finally:
                 server.stop()
-        done = _step("\ndraining the event stream (manage.py drain_events)")
-        events = drain_and_count(env, db, redis_url)
-        done()
+        if args.drain:
+            done = _step("\ndraining the event stream (manage.py drain_events)")
+            events = drain_and_count(env, db, redis_url, processes=args.workers)
+            done()
     finally:
         if not args.keep_db:
             db.drop()
         flush_redis(redis_url)
         shutil.rmtree(work, ignore_errors=True)
 
-    print(
-        f"\nDecision events: {events['stored']:,} stored in PostgreSQL "
-        f"(api {events['stored_api']:,}, registry {events['stored_registry']:,}) for "
-        f"{ledger.answered:,} decisions answered with 2xx ({ledger.non_2xx} non-2xx responses); "
-        f"stream drained in {events['drain_seconds']} s, {events['stream_entries_after_drain']} "
-        "entries left."
-    )
-    missing = ledger.answered - events["stored"]
-    extra = -missing
-    if missing > 0:
-        print(f"  MISSING {missing:,} events")
-    else:
+    if events:
         print(
-            f"  none missing; {extra:,} more than counted (requests still in flight when wrk "
-            f"stopped count on the server only; at most {ledger.in_flight_max:,})"
+            f"\nDecision events: {events['stored']:,} stored in PostgreSQL "
+            f"(api {events['stored_api']:,}, registry {events['stored_registry']:,}) for "
+            f"{ledger.answered:,} decisions answered with 2xx ({ledger.non_2xx} non-2xx "
+            f"responses); {events['stream_entries_before_drain']:,} stream entries left after "
+            f"the load, drained in {events['drain_seconds']} s; "
+            f"{events['stream_entries_after_drain']} entries left."
         )
+        missing = ledger.answered - events["stored"]
+        if missing > 0:
+            print(f"  MISSING {missing:,} events")
+        else:
+            print(
+                f"  none missing; {-missing:,} more than counted by wrk (requests in flight "
+                f"when wrk stopped are answered after it stops counting: at most "
+                f"{ledger.in_flight_max:,})"
+            )
 
-    for run in runs:
+    for run in runs if not args.compare else []:
         print(f"\nResults: {SERVER_LABELS.get(run.kind, run.kind)}, {run.workers} workers")
         print_table(run, targets)
         if args.markdown:
             print()
             print_table(run, targets, markdown=True)
-    if len(runs) > 1:
-        print("\nServer comparison (same data, same run):")
+    if args.compare:
+        print(
+            f"\nServer comparison ({args.workers} workers each, same data; medians of "
+            f"{max(1, args.repeat)} round(s), ratios taken within each run):"
+        )
         print_comparison(runs, markdown=False)
         if args.markdown:
             print()

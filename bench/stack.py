@@ -35,7 +35,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-# --- PostgreSQL ---------------------------------------------------------------------------------
+# --- PostgreSQL --------------------------------------------------------------------------------
 @dataclass
 class Database:
     """A fresh PostgreSQL database created for this run and dropped at its end."""
@@ -68,7 +68,7 @@ class Database:
             return row[0] if row else None
 
 
-# --- Redis ----------------------------------------------------------------------------------------
+# --- Redis -------------------------------------------------------------------------------------
 def flush_redis(url: str) -> None:
     """Empty the dedicated Redis DB number of this run."""
     import redis
@@ -82,7 +82,7 @@ def redis_stream_length(url: str, stream: str) -> int:
     return int(redis.Redis.from_url(url, socket_timeout=5).xlen(stream))
 
 
-# --- environment and management commands ----------------------------------------------------------
+# --- environment and management commands -------------------------------------------------------
 def production_env(database_url: str, redis_url: str, data_dir: Path) -> dict[str, str]:
     """Production settings, as an operator would export them."""
     env = {
@@ -108,10 +108,11 @@ def production_env(database_url: str, redis_url: str, data_dir: Path) -> dict[st
     return env
 
 
-def manage(env: Mapping[str, str], *args: str, timeout: float = 180) -> str:
+def manage(env: Mapping[str, str], *args: str, timeout: float = 180, nice: int = 0) -> str:
     """Run ``manage.py`` with ``env``; return stdout, raise with stderr on failure."""
+    prefix = ["nice", "-n", str(nice)] if nice else []
     result = subprocess.run(
-        [PYTHON, "manage.py", *args],
+        [*prefix, PYTHON, "manage.py", *args],
         cwd=ROOT,
         env=dict(env),
         capture_output=True,
@@ -124,7 +125,7 @@ def manage(env: Mapping[str, str], *args: str, timeout: float = 180) -> str:
     return result.stdout
 
 
-# --- HTTP ------------------------------------------------------------------------------------------
+# --- HTTP --------------------------------------------------------------------------------------
 def http(
     method: str,
     url: str,
@@ -151,7 +152,7 @@ def http(
         return status, raw.decode(errors="replace")
 
 
-# --- servers ---------------------------------------------------------------------------------------
+# --- servers -----------------------------------------------------------------------------------
 APP = "imageaccess.wsgi:application"
 
 
@@ -240,6 +241,56 @@ def cpu_seconds(pids: Sequence[int]) -> float:
             continue
         total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / CLK_TCK
+
+
+def system_busy_seconds() -> float:
+    """CPU time all cores spent busy since boot (``/proc/stat``)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+
+
+def pids_named(*names: str) -> list[int]:
+    """Processes whose command name is one of ``names`` (to account for their CPU)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                comm = Path(f"/proc/{entry}/comm").read_text().strip()
+            except OSError:
+                continue
+            if comm in names:
+                found.append(int(entry))
+    return found
+
+
+class CpuMeter:
+    """Where CPU went during a measurement: the server, wrk, Redis + PostgreSQL, and the
+    rest of the machine (other people's work: the noise of a shared machine)."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.services = pids_named("redis-server", "postgres")
+
+    def _sample(self) -> tuple[float, float, float, float, float]:
+        children = os.times()
+        return (
+            time.monotonic(),
+            system_busy_seconds(),
+            self.server.cpu(),
+            children.children_user + children.children_system,
+            cpu_seconds(self.services),
+        )
+
+    def __enter__(self) -> CpuMeter:
+        self._start = self._sample()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end = self._sample()
+        wall, busy, server, wrk, services = (b - a for a, b in zip(self._start, end, strict=True))
+        self.wall, self.server_s, self.wrk_s, self.services_s = wall, server, wrk, services
+        self.other_cores = max(0.0, busy - server - wrk - services) / wall if wall else 0.0
 
 
 class Server:

@@ -77,6 +77,9 @@ class OrgAPIView(APIView):
 
     read_capability: Capability = Capability.VIEW
     write_capability: Capability = Capability.MANAGE_POLICY
+    # The token scope a write needs: changing settings is an admin act; filing a request
+    # (a member asking) is not.
+    write_scope: str = TokenScope.ADMIN
     org: Organization
     membership: Membership
 
@@ -95,6 +98,8 @@ class OrgAPIView(APIView):
         if (
             writing
             and isinstance(token, PersonalAccessToken)
-            and not token.allows(TokenScope.ADMIN)
+            and not token.allows(self.write_scope)
         ):
-            raise exceptions.PermissionDenied("this change needs a token with the admin scope")
+            raise exceptions.PermissionDenied(
+                f"this change needs a token with the {self.write_scope} scope"
+            )

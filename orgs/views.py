@@ -6,7 +6,6 @@ resolves the organization and the caller's membership), call a service, render.
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from collections.abc import Iterable, Iterator
@@ -24,7 +23,6 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseBase,
-    StreamingHttpResponse,
 )
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
@@ -33,6 +31,7 @@ from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.generic import FormView, ListView, TemplateView
 
+from imageaccess.csv_export import csv_response
 from orgs.forms import (
     ActivityFilterForm,
     InviteForm,
@@ -396,33 +395,19 @@ def _changes(entry: ActivityLog) -> list[tuple[str, Any, Any]]:
     return [(key, before.get(key), after.get(key)) for key in sorted({*before, *after})]
 
 
-def _csv_cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    # A spreadsheet would run a cell that starts like a formula; quote it (CSV injection).
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+ACTIVITY_CSV_HEADER = ["time", "actor", "action", "target", "before", "after"]
 
 
-class _Echo:
-    """A write-only file for ``csv.writer`` that hands each line back instead of storing it."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_rows(entries: Iterable[ActivityLog]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(["time", "actor", "action", "target", "before", "after"])
+def _activity_rows(entries: Iterable[ActivityLog]) -> Iterator[list[Any]]:
     for entry in entries:
-        yield writer.writerow(
-            [
-                entry.created_at.isoformat(),
-                _csv_cell(entry.actor.get_username() if entry.actor else ""),
-                _csv_cell(entry.action),
-                _csv_cell(entry.target),
-                _csv_cell(json.dumps(entry.before, sort_keys=True) if entry.before else ""),
-                _csv_cell(json.dumps(entry.after, sort_keys=True) if entry.after else ""),
-            ]
-        )
+        yield [
+            entry.created_at.isoformat(),
+            entry.actor.get_username() if entry.actor else "",
+            entry.action,
+            entry.target,
+            json.dumps(entry.before, sort_keys=True) if entry.before else "",
+            json.dumps(entry.after, sort_keys=True) if entry.after else "",
+        ]
 
 
 class ActivityView(ConsoleMixin, ListView):
@@ -460,12 +445,11 @@ class ActivityView(ConsoleMixin, ListView):
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.GET.get("format") == "csv":
-            response = StreamingHttpResponse(
-                _csv_rows(self.get_queryset().iterator(chunk_size=500)),
-                content_type="text/csv; charset=utf-8",
+            return csv_response(  # type: ignore[return-value]
+                f"{self.org.slug}-activity.csv",
+                ACTIVITY_CSV_HEADER,
+                _activity_rows(self.get_queryset().iterator(chunk_size=500)),
             )
-            response["Content-Disposition"] = f'attachment; filename="{self.org.slug}-activity.csv"'
-            return response  # type: ignore[return-value]
         return super().get(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from imageaccess.api import APIError, request_user
-from orgs.models import PersonalAccessToken
+from orgs.models import PersonalAccessToken, TokenScope
 from orgs.roles import Capability, role_can
 from orgs.tenancy import OrgAPIView
 from policies.models import AccessRequest, DecisionEvent
@@ -115,6 +115,7 @@ class AccessRequestListView(OrgAPIView, generics.GenericAPIView):
 
     read_capability = Capability.VIEW
     write_capability = Capability.VIEW  # filing is for every member, not only owners
+    write_scope = TokenScope.READ  # asking is not changing: a pull token may ask
     serializer_class = AccessRequestSerializer
     pagination_class = NewestFirstPagination
 

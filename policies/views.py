@@ -8,7 +8,6 @@ are for owners (``VIEW_ACTIVITY``); every member has My access; owners decide re
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -16,14 +15,15 @@ from typing import Any
 
 from django.contrib import messages
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.generic import FormView, ListView, TemplateView
 
+from imageaccess.csv_export import csv_response
 from orgs.models import Organization
 from orgs.roles import Capability
-from orgs.views import ConsoleMixin, OrgActionView, _csv_cell, _Echo, current_user
+from orgs.views import ConsoleMixin, OrgActionView, current_user
 from policies.charts import column_chart, row_chart
 from policies.forms import (
     AccessRequestForm,
@@ -265,31 +265,22 @@ EVENT_CSV_HEADER = [
 ]
 
 
-def _event_csv_rows(events: Iterable[DecisionEvent]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(EVENT_CSV_HEADER)
+def _event_rows(events: Iterable[DecisionEvent]) -> Iterator[list[Any]]:
+    # Image names, reasons and user agents come from callers: csv_lines defuses formulas.
     for event in events:
-        # Image names, reasons and user agents come from callers: defuse spreadsheet formulas.
-        yield writer.writerow(
-            [
-                event.created_at.isoformat(),
-                *(
-                    _csv_cell(value)
-                    for value in (
-                        event.username,
-                        event.image,
-                        event.reference,
-                        event.repository,
-                        event.category,
-                        outcome_of(event),
-                        event.reason,
-                        event.enforcer,
-                        event.client_address,
-                        event.user_agent,
-                    )
-                ),
-            ]
-        )
+        yield [
+            event.created_at.isoformat(),
+            event.username,
+            event.image,
+            event.reference,
+            event.repository,
+            event.category,
+            outcome_of(event),
+            event.reason,
+            event.enforcer,
+            event.client_address,
+            event.user_agent,
+        ]
 
 
 class EventListView(ConsoleMixin, ListView):
@@ -315,12 +306,11 @@ class EventListView(ConsoleMixin, ListView):
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.GET.get("format") == "csv":
-            response = StreamingHttpResponse(
-                _event_csv_rows(self.get_queryset().iterator(chunk_size=1000)),
-                content_type="text/csv; charset=utf-8",
+            return csv_response(  # type: ignore[return-value]
+                f"{self.org.slug}-events.csv",
+                EVENT_CSV_HEADER,
+                _event_rows(self.get_queryset().iterator(chunk_size=1000)),
             )
-            response["Content-Disposition"] = f'attachment; filename="{self.org.slug}-events.csv"'
-            return response  # type: ignore[return-value]
         return super().get(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
@@ -377,7 +367,6 @@ class MyAccessView(ConsoleMixin, FormView):
             my_requests=AccessRequest.objects.for_org(self.org)
             .filter(requester=user)
             .select_related("decided_by")[:50],
-            prefilled=bool(self.get_initial()),
         )
         return context
 

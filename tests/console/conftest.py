@@ -45,6 +45,11 @@ class World:
 
 @pytest.fixture
 def world(cast: Cast) -> World:
+    return make_world(cast)
+
+
+def make_world(cast: Cast) -> World:
+    """Build the world around ``cast`` (for modules outside ``tests/console`` too)."""
     owner = Membership.objects.get(org=cast.acme, user=cast.olivia)
     # Created up front so that reading a page never has to create it lazily.
     get_policy(cast.acme)
