@@ -165,3 +165,33 @@ class ActivityFilterForm(forms.Form):
         assert isinstance(actor, forms.ChoiceField)
         action.choices = [("", "All actions"), *((a, a) for a in actions)]
         actor.choices = [("", "Everyone"), *((a, a) for a in actors)]
+
+
+class OrganizationSettingsForm(forms.ModelForm):
+    """The organization's own settings (owners)."""
+
+    class Meta:
+        model = Organization
+        fields = ("name", "enforce_sign_in", "require_two_factor")
+        labels = {
+            "enforce_sign_in": "Enforce sign-in",
+            "require_two_factor": "Owners must use two-factor authentication",
+        }
+        help_texts = {
+            "enforce_sign_in": "Pulls through mirrors that name this organization must be "
+            "signed in as a member; anonymous pulls are refused.",
+            "require_two_factor": "Owners without an authenticator app are sent to set one up "
+            "before they can use the console.",
+        }
+
+
+class NamespaceForm(forms.Form):
+    """Claim another Docker Hub namespace."""
+
+    name = forms.CharField(max_length=255, label="Docker Hub namespace")
+
+
+class DeleteOrganizationForm(forms.Form):
+    """Type the organization's slug to confirm."""
+
+    confirm = forms.CharField(max_length=64, label="Type the organization's namespace to confirm")

@@ -254,3 +254,83 @@ def decline_invitation(*, invitation: Invitation, user: User) -> None:
             action="invitation.declined",
             target=user.get_username(),
         )
+
+
+ORG_SETTINGS = ("name", "enforce_sign_in", "require_two_factor")
+
+
+def update_organization(*, actor: Membership, changes: dict[str, object]) -> dict[str, object]:
+    """Change an organization's own settings (owners); return what changed."""
+    if actor.role != Role.OWNER:
+        raise MembershipError("Only owners can change organization settings.")
+    unknown = set(changes) - set(ORG_SETTINGS)
+    if unknown:
+        raise MembershipError(f"Unknown setting: {', '.join(sorted(unknown))}.")
+    with transaction.atomic():
+        org = Organization.objects.select_for_update().get(pk=actor.org_id)
+        before = {name: getattr(org, name) for name in changes}
+        changed = {name: value for name, value in changes.items() if before[name] != value}
+        if not changed:
+            return {}
+        for name, value in changed.items():
+            setattr(org, name, value)
+        org.full_clean()
+        org.save(update_fields=list(changed))
+        log_action(
+            actor=actor.user,
+            org=org,
+            action="org.updated",
+            target=org.slug,
+            before={name: before[name] for name in changed},
+            after=changed,
+        )
+    return changed
+
+
+def add_namespace(*, actor: Membership, name: str) -> Namespace:
+    """Claim another Docker Hub namespace for the organization (owners)."""
+    if actor.role != Role.OWNER:
+        raise MembershipError("Only owners can manage namespaces.")
+    namespace = Namespace(org=actor.org, name=name.strip())
+    try:
+        namespace.full_clean()
+    except ValidationError as exc:
+        raise MembershipError(" ".join(exc.messages)) from None
+    with transaction.atomic():
+        namespace.save()
+        log_action(actor=actor.user, org=actor.org, action="namespace.added", target=name)
+    return namespace
+
+
+def remove_namespace(*, actor: Membership, namespace: Namespace) -> None:
+    """Give up a namespace; the organization keeps at least one (owners)."""
+    if actor.role != Role.OWNER:
+        raise MembershipError("Only owners can manage namespaces.")
+    with transaction.atomic():
+        if Namespace.objects.filter(org_id=namespace.org_id).count() <= 1:
+            raise MembershipError("An organization keeps at least one namespace.")
+        log_action(
+            actor=actor.user, org=actor.org, action="namespace.removed", target=namespace.name
+        )
+        namespace.delete()
+
+
+def delete_organization(*, actor: Membership, confirm_slug: str) -> None:
+    """Delete the organization and everything it owns (owners, after typing its slug).
+
+    The deletion is logged without an organization, so the record outlives it.
+    """
+    org = actor.org
+    if actor.role != Role.OWNER:
+        raise MembershipError("Only owners can delete the organization.")
+    if confirm_slug.strip() != org.slug:
+        raise MembershipError(f"Type {org.slug} to confirm the deletion.")
+    with transaction.atomic():
+        log_action(
+            actor=actor.user,
+            org=None,
+            action="org.deleted",
+            target=org.slug,
+            before={"name": org.name, "plan": org.plan},
+        )
+        org.delete()

@@ -28,4 +28,16 @@ urlpatterns = [
         name="invitation-cancel",
     ),
     path("<slug:slug>/activity/", views.ActivityView.as_view(), name="activity"),
+    path("<slug:slug>/settings/", views.OrganizationSettingsView.as_view(), name="settings"),
+    path(
+        "<slug:slug>/settings/namespaces/",
+        views.NamespaceAddView.as_view(),
+        name="namespace-add",
+    ),
+    path(
+        "<slug:slug>/settings/namespaces/<int:pk>/remove/",
+        views.NamespaceRemoveView.as_view(),
+        name="namespace-remove",
+    ),
+    path("<slug:slug>/delete/", views.OrganizationDeleteView.as_view(), name="delete"),
 ]

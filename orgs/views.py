@@ -11,6 +11,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
+from allauth.account.decorators import reauthentication_required
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.mixins import LoginRequiredMixin
@@ -34,25 +35,32 @@ from django.views.generic import FormView, ListView, TemplateView
 from imageaccess.csv_export import csv_response
 from orgs.forms import (
     ActivityFilterForm,
+    DeleteOrganizationForm,
     InviteForm,
+    NamespaceForm,
     OrganizationCreateForm,
+    OrganizationSettingsForm,
     RoleForm,
     TokenCreateForm,
 )
-from orgs.models import ActivityLog, Invitation, Membership, PersonalAccessToken
+from orgs.models import ActivityLog, Invitation, Membership, Namespace, PersonalAccessToken
 from orgs.roles import Capability, Role
 from orgs.services import (
     IssuedInvitation,
     MembershipError,
     accept_invitation,
+    add_namespace,
     cancel_invitation,
     change_role,
     create_organization,
     decline_invitation,
+    delete_organization,
     find_invitation,
     invite,
     remove_member,
+    remove_namespace,
     renew_invitation,
+    update_organization,
 )
 from orgs.tenancy import OrgMixin
 from orgs.tokens import mint_token, revoke_token
@@ -210,8 +218,12 @@ class MembersView(ConsoleMixin, FormView):
         return redirect("orgs:members", slug=self.org.slug)
 
 
+@method_decorator(reauthentication_required, name="dispatch")
 class MemberRoleView(OrgActionView):
-    """POST: change one member's role (owners; the role rules live in the service)."""
+    """POST: change one member's role (owners; the role rules live in the service).
+
+    Asks for the password again when the last sign-in is more than a few minutes old.
+    """
 
     def post(self, request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         target = get_object_or_404(
@@ -343,6 +355,7 @@ class InvitationView(LoginRequiredMixin, TemplateView):
 
 
 @method_decorator(never_cache, name="dispatch")
+@method_decorator(reauthentication_required(allow_get=True), name="dispatch")
 class TokensView(LoginRequiredMixin, FormView):
     """``/settings/tokens/``: the caller's tokens and a form to create one.
 
@@ -458,3 +471,88 @@ class ActivityView(ConsoleMixin, ListView):
         for entry in context["entries"]:
             entry.changes = _changes(entry)
         return context
+
+
+# --- Organization settings -------------------------------------------------------------------
+
+
+class OrganizationSettingsView(ConsoleMixin, FormView):
+    """Name, sign-in rules and namespaces (owners change them; members read them)."""
+
+    template_name = "orgs/settings.html"
+    form_class = OrganizationSettingsForm
+    write_capability = Capability.MANAGE_MEMBERS
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        kwargs = super().get_form_kwargs()
+        kwargs["instance"] = self.org
+        return kwargs
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["namespaces"] = Namespace.objects.for_org(self.org)
+        context["namespace_form"] = NamespaceForm()
+        context["delete_form"] = DeleteOrganizationForm()
+        return context
+
+    def form_valid(self, form: OrganizationSettingsForm) -> HttpResponse:
+        changes = {name: form.cleaned_data[name] for name in form.Meta.fields}
+        # The form validated against the instance it was given; reload what is stored.
+        self.org.refresh_from_db()
+        try:
+            changed = update_organization(actor=self.membership, changes=changes)
+        except MembershipError as exc:
+            form.add_error(None, str(exc))
+            return self.form_invalid(form)
+        if changed:
+            messages.success(self.request, "Saved: " + ", ".join(sorted(changed)) + ".")
+        else:
+            messages.info(self.request, "Nothing changed.")
+        return redirect("orgs:settings", slug=self.org.slug)
+
+
+class NamespaceAddView(OrgActionView):
+    """POST: claim another Docker Hub namespace (owners)."""
+
+    def post(self, request: HttpRequest, slug: str) -> HttpResponse:
+        form = NamespaceForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "Name a Docker Hub namespace.")
+        else:
+            try:
+                add_namespace(actor=self.membership, name=form.cleaned_data["name"])
+            except MembershipError as exc:
+                messages.error(request, str(exc))
+            else:
+                messages.success(request, f"{form.cleaned_data['name']} is now yours.")
+        return redirect("orgs:settings", slug=slug)
+
+
+class NamespaceRemoveView(OrgActionView):
+    """POST: give up a namespace (owners)."""
+
+    def post(self, request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+        namespace = get_object_or_404(Namespace.objects.for_org(self.org), pk=pk)
+        try:
+            remove_namespace(actor=self.membership, namespace=namespace)
+        except MembershipError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"{namespace.name} was removed.")
+        return redirect("orgs:settings", slug=slug)
+
+
+@method_decorator(reauthentication_required, name="dispatch")
+class OrganizationDeleteView(OrgActionView):
+    """POST: delete the organization (owners, after re-authenticating and typing its slug)."""
+
+    def post(self, request: HttpRequest, slug: str) -> HttpResponse:
+        form = DeleteOrganizationForm(request.POST)
+        confirm = form.cleaned_data["confirm"] if form.is_valid() else ""
+        try:
+            delete_organization(actor=self.membership, confirm_slug=confirm)
+        except MembershipError as exc:
+            messages.error(request, str(exc))
+            return redirect("orgs:settings", slug=slug)
+        messages.success(request, f"{self.org.name} was deleted.")
+        return redirect("orgs:list")

@@ -22,8 +22,10 @@ document.addEventListener("submit", (event) => {
   }
 });
 // After a POST that rendered a one-time secret, turn the history entry into a plain GET of the
-// same URL: reloading then shows the list (only the suffix) instead of re-submitting the form
-// and minting a second token.
-if (document.querySelector("[data-one-time-secret]") && window.history.replaceState) {
-  window.history.replaceState(null, "", window.location.href);
+// page's own address (given by the element: after a password confirmation the browser shows
+// the confirmation URL): reloading then shows the list (only the suffix) instead of
+// re-submitting the form and minting a second token.
+const secret = document.querySelector("[data-one-time-secret]");
+if (secret && window.history.replaceState) {
+  window.history.replaceState(null, "", secret.dataset.oneTimeSecret || window.location.href);
 }

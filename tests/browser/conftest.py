@@ -81,6 +81,12 @@ class BrowserPage:
         self.page.click("main form button[type=submit]")
         self.page.wait_for_url("**/orgs/")
 
+    def confirm_password(self) -> None:
+        """Answer allauth's "confirm your password" step before a sensitive action."""
+        self.page.wait_for_url("**/accounts/reauthenticate/**")
+        self.page.fill("input[name=password]", PASSWORD)
+        self.page.click("main form button[type=submit]")
+
 
 @pytest.fixture
 def browser_page(browser: Any, live_server: Any, transactional_db: None) -> Iterator[BrowserPage]:

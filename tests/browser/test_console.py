@@ -82,6 +82,8 @@ def test_member_token_is_shown_once_then_only_its_suffix(
     page.select_option("#id_scope", "read")
     page.check("text=90 days")
     page.click("text=Generate token")
+    # Creating a token is a sensitive act: the password is asked again, then it goes ahead.
+    browser_page.confirm_password()
 
     secret = page.inner_text("#new-token-value").strip()
     assert re.fullmatch(r"dckr_pat_[A-Za-z0-9_-]{27,}", secret)

@@ -76,12 +76,33 @@ def make_world(cast: Cast) -> World:
     )
 
 
-def client_for(user: User | None) -> Client:
-    """A test client signed in as ``user`` (anonymous for ``None``)."""
+def client_for(user: User | None, *, recently_authenticated: bool = True) -> Client:
+    """A test client signed in as ``user`` (anonymous for ``None``).
+
+    ``recently_authenticated`` records a password confirmation just now, so views that ask
+    for re-authentication (creating tokens, changing roles, deleting the organization) let
+    the request through.
+    """
     client = Client()
     if user is not None:
         client.force_login(user)
+        if recently_authenticated:
+            mark_recently_authenticated(client, user)
     return client
+
+
+def mark_recently_authenticated(client: Client, user: User) -> None:
+    """Record a password re-authentication now, as allauth's "confirm your password" does."""
+    import time
+
+    from allauth.account.internal.flows import login
+
+    session = client.session
+    session[login.AUTHENTICATION_METHODS_SESSION_KEY] = [
+        {"method": "password", "at": time.time(), "reauthenticated": True}
+    ]
+    session[login._AUTHENTICATION_METHODS_USER_SESSION_KEY] = str(user.pk)
+    session.save()
 
 
 def messages_of(response: object) -> list[str]:

@@ -19,6 +19,7 @@ from orgs.models import (
     ActivityLog,
     Invitation,
     Membership,
+    Namespace,
     Organization,
     PersonalAccessToken,
 )
@@ -201,6 +202,35 @@ MATRIX: list[Row] = [
         changes=OWNER_ONLY,
         data={"comment": "use bitnami/redis"},
     ),
+    org_row("orgs:settings", "GET", member=OK, owner=OK),
+    org_row(
+        "orgs:settings",
+        "POST",
+        member=FORBIDDEN,
+        owner=FOUND,
+        changes=OWNER_ONLY,
+        data={"name": "Acme Renamed", "enforce_sign_in": "on"},
+    ),
+    org_row("orgs:namespace-add", "GET", member=NOT_ALLOWED, owner=NOT_ALLOWED),
+    org_row(
+        "orgs:namespace-add",
+        "POST",
+        member=FORBIDDEN,
+        owner=FOUND,
+        changes=OWNER_ONLY,
+        data={"name": "acme-labs"},
+    ),
+    org_row("orgs:namespace-remove", "GET", member=NOT_ALLOWED, owner=NOT_ALLOWED),
+    org_row("orgs:namespace-remove", "POST", member=FORBIDDEN, owner=FOUND, changes=OWNER_ONLY),
+    org_row("orgs:delete", "GET", member=NOT_ALLOWED, owner=NOT_ALLOWED),
+    org_row(
+        "orgs:delete",
+        "POST",
+        member=FORBIDDEN,
+        owner=FOUND,
+        changes=OWNER_ONLY,
+        data={"confirm": "acme"},
+    ),
     org_row("orgs:activity", "GET", member=FORBIDDEN, owner=OK),
     org_row("orgs:activity", "POST", member=FORBIDDEN, owner=NOT_ALLOWED),
     user_row("tokens", "GET", OK),
@@ -245,6 +275,10 @@ def url_for(name: str, world: World) -> str:
         "token-revoke": lambda w: w.mike_token.pk,
         "policies:request-approve": lambda w: w.access_request.pk,
         "policies:request-decline": lambda w: w.access_request.pk,
+        # acme keeps at least one namespace, so give it a second one to remove.
+        "orgs:namespace-remove": lambda w: Namespace.objects.get_or_create(
+            org=w.cast.acme, name="acme-extra"
+        )[0].pk,
     }
     if name in pk_of:
         kwargs["pk"] = pk_of[name](world)
@@ -257,7 +291,12 @@ def fingerprint() -> tuple[Any, ...]:
     """Everything a console page can change."""
     return (
         ActivityLog.objects.count(),
-        list(Organization.objects.order_by("pk").values_list("pk", "slug", "plan")),
+        list(
+            Organization.objects.order_by("pk").values_list(
+                "pk", "slug", "plan", "name", "enforce_sign_in", "require_two_factor"
+            )
+        ),
+        list(Namespace.objects.order_by("pk").values_list("pk", "org_id", "name")),
         list(Membership.objects.order_by("pk").values_list("pk", "org_id", "user_id", "role")),
         list(
             Invitation.objects.order_by("pk").values_list(
