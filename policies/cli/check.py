@@ -57,6 +57,7 @@ from email.message import Message
 from typing import IO, Any, Literal, TextIO
 
 from policies.cli import sarif
+from policies.cli.scan import add_scan_options
 from policies.scan.discover import discover, scan_paths
 from policies.scan.dockerfile import ImageUse, ScanError
 
@@ -154,33 +155,7 @@ def _configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument(
         "--output", metavar="FILE", help="write the report to FILE instead of stdout"
     )
-    parser.add_argument(
-        "--build-arg",
-        action="append",
-        default=[],
-        metavar="K=V",
-        help="override a global ARG of Dockerfiles scanned on their own (repeatable); "
-        "K alone takes the value from the environment",
-    )
-    parser.add_argument(
-        "--env-file",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="Compose env file replacing .env (repeatable, later files win)",
-    )
-    parser.add_argument(
-        "--profile",
-        action="append",
-        default=[],
-        metavar="PROFILE",
-        help="only check Compose services without profiles or in these profiles (repeatable)",
-    )
-    parser.add_argument(
-        "--platform",
-        default="linux/amd64",
-        help="target platform for TARGETPLATFORM/TARGETARCH... (default: linux/amd64)",
-    )
+    add_scan_options(parser, verb="check")
     parser.add_argument(
         "--timeout",
         type=float,

@@ -49,6 +49,13 @@ def _configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "paths", nargs="+", metavar="PATH", help="Dockerfile, Compose file or directory"
     )
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    add_scan_options(parser, verb="scan")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def add_scan_options(parser: argparse.ArgumentParser, *, verb: str) -> None:
+    """The options that shape a scan, shared by ``scan`` and ``check``."""
     parser.add_argument(
         "--build-arg",
         action="append",
@@ -69,15 +76,13 @@ def _configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="PROFILE",
-        help="only scan Compose services without profiles or in these profiles (repeatable)",
+        help=f"only {verb} Compose services without profiles or in these profiles (repeatable)",
     )
     parser.add_argument(
         "--platform",
         default="linux/amd64",
         help="target platform for TARGETPLATFORM/TARGETARCH... (default: linux/amd64)",
     )
-    parser.set_defaults(func=run)
-    return parser
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
