@@ -14,7 +14,6 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import APIException
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -22,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from imageaccess.api import APIError, request_user
+from imageaccess.parsers import StrictJSONParser
 from orgs.authentication import PersonalAccessTokenAuthentication
 from orgs.models import PersonalAccessToken
 from orgs.tenancy import OrgAPIView
@@ -69,7 +69,7 @@ class DecisionView(APIView):
     throttle_classes: list[Any] = []
     # JSON only, also in development: a browsable page would only change the headers.
     renderer_classes = [JSONRenderer]
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
 
     @extend_schema(
         request=DecisionRequestSerializer,
