@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from orgs.models import ActivityLog
 from policies.decisions import decide_images
-from policies.events import RequestContext, record_decisions
+from policies.events import RequestContext, drain_stream, record_decisions
 from policies.models import AccessRequest, ImageAccessPolicy, RepositoryException
 from policies.requests import (
     RequestError,
@@ -364,11 +364,12 @@ def test_only_owners_decide(enforced: Cast, who: str) -> None:
 
 
 def deny(cast: Cast, user: Any, *images: str) -> None:
-    """Decide as ``user`` and record the events (straight to the database: no Redis)."""
+    """Decide as ``user`` and record the events, stored as the worker would store them."""
     outcomes = decide_images(list(images), user_id=user.pk, named_orgs=["acme"])
     record_decisions(
         outcomes, RequestContext(enforcer="api", user_id=user.pk, username=user.username)
     )
+    drain_stream()  # with Redis the events wait in the stream until a worker drains it
 
 
 def test_my_access_lists_the_members_own_denials_with_ask_links(world: World) -> None:
