@@ -14,4 +14,5 @@ COPY templates ./templates
 COPY static ./static
 USER imageaccess
 EXPOSE 8000
-CMD ["gunicorn", "imageaccess.wsgi:application", "--bind", "0.0.0.0:8000"]
+CMD ["granian", "--interface", "wsgi", "--host", "0.0.0.0", "--port", "8000", \
+     "--workers", "2", "--blocking-threads", "1", "imageaccess.wsgi:application"]

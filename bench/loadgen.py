@@ -68,6 +68,7 @@ class Result:
     wrk_cpu_s: float = 0.0
     services_cpu_s: float = 0.0  # Redis and PostgreSQL
     other_cores: float = 0.0  # CPU used by the rest of the machine, in cores
+    worker_cores: tuple[float, ...] = ()  # CPU used by each server worker, in cores
 
     @property
     def rps(self) -> float:

@@ -66,7 +66,27 @@ def child(args: argparse.Namespace) -> None:
     """Runs with the production environment: build requests, time them, profile one."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "imageaccess.settings")
     sys.path.insert(0, str(ROOT))
-    from imageaccess.wsgi import application
+    from imageaccess import wsgi
+
+    application = wsgi.application
+    off = set(args.without.split(",")) - {""}
+    if "lean-wsgi" in off:  # every path through the full middleware stack
+        application = wsgi.django_application
+    if "lean-view" in off:  # DecisionView through APIView.dispatch, serializer and renderer
+        from policies.api import DecisionView
+
+        DecisionView._lean_dispatch = lambda self, request: None  # type: ignore[method-assign]
+    if "hiredis" in off:  # redis-py's pure-Python reply parser
+        from redis.connection import _RESP2Parser
+
+        from imageaccess.redis_client import get_redis
+
+        client = get_redis()
+        assert client is not None
+        client.connection_pool.connection_kwargs["parser_class"] = _RESP2Parser
+        client.connection_pool.disconnect()
+    if off:
+        print(f"without: {', '.join(sorted(off))}")
 
     tokens = json.loads(os.environ["BENCH_TOKENS"])
     bearer = {"Authorization": f"Bearer {tokens['mike']}"}
@@ -153,6 +173,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sort", default="tottime", help="pstats sort key (tottime)")
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--redis-db", type=int, default=13)
+    parser.add_argument(
+        "--without",
+        default="",
+        help="switch optimizations off to measure them: lean-wsgi,lean-view,hiredis",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args()
 

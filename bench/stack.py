@@ -156,10 +156,13 @@ def http(
 APP = "imageaccess.wsgi:application"
 
 
-def server_command(kind: str, host: str, port: int, workers: int) -> list[str]:
-    """The command line of a server ``kind`` (``serve`` is ``make serve`` itself)."""
+def server_command(kind: str, host: str, port: int, workers: int, app: str = APP) -> list[str]:
+    """The command line of a server ``kind`` (``serve`` is ``make serve`` itself).
+
+    ``app`` (not for ``serve``) lets an experiment serve another WSGI callable.
+    """
     bind = f"{host}:{port}"
-    gunicorn = [str(VENV_BIN / "gunicorn"), APP, "--bind", bind, "--workers", str(workers)]
+    gunicorn = [str(VENV_BIN / "gunicorn"), app, "--bind", bind, "--workers", str(workers)]
     granian = [
         str(VENV_BIN / "granian"),
         "--interface",
@@ -176,8 +179,10 @@ def server_command(kind: str, host: str, port: int, workers: int) -> list[str]:
         "serve": ["make", "-s", "--no-print-directory", "serve"],
         "gunicorn-sync": gunicorn,
         "gunicorn-gthread": [*gunicorn, "--worker-class", "gthread", "--threads", "4"],
-        "granian": [*granian, "--blocking-threads", "1", APP],
-        "granian-default": [*granian, APP],
+        "granian": [*granian, "--blocking-threads", "1", app],
+        "granian-bt2": [*granian, "--blocking-threads", "2", app],
+        "granian-bp": [*granian, "--blocking-threads", "1", "--backpressure", "16", app],
+        "granian-default": [*granian, app],
     }
     if kind not in commands:
         raise SystemExit(f"unknown server {kind!r}: choose from {', '.join(commands)}")
@@ -189,6 +194,8 @@ SERVER_LABELS = {
     "gunicorn-sync": "gunicorn sync",
     "gunicorn-gthread": "gunicorn gthread (4 threads)",
     "granian": "granian WSGI --blocking-threads 1",
+    "granian-bt2": "granian WSGI --blocking-threads 2",
+    "granian-bp": "granian WSGI --blocking-threads 1 --backpressure 16",
     "granian-default": "granian WSGI (default threads)",
 }
 
@@ -273,6 +280,7 @@ class CpuMeter:
         self.services = pids_named("redis-server", "postgres")
 
     def _sample(self) -> tuple[float, float, float, float, float]:
+        self._workers = {pid: cpu_seconds([pid]) for pid in self.server.worker_pids()}
         children = os.times()
         return (
             time.monotonic(),
@@ -284,6 +292,7 @@ class CpuMeter:
 
     def __enter__(self) -> CpuMeter:
         self._start = self._sample()
+        self._workers_start = self._workers
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -291,13 +300,22 @@ class CpuMeter:
         wall, busy, server, wrk, services = (b - a for a, b in zip(self._start, end, strict=True))
         self.wall, self.server_s, self.wrk_s, self.services_s = wall, server, wrk, services
         self.other_cores = max(0.0, busy - server - wrk - services) / wall if wall else 0.0
+        # Keep-alive connections stay with the worker that accepted them: an uneven split
+        # leaves a core idle. Cores used by each worker show it.
+        self.worker_cores = [
+            (self._workers.get(pid, 0.0) - before) / wall if wall else 0.0
+            for pid, before in sorted(self._workers_start.items())
+        ]
 
 
 class Server:
     """A production server process tree started in its own session."""
 
-    def __init__(self, kind: str, env: Mapping[str, str], workers: int, log_dir: Path) -> None:
+    def __init__(
+        self, kind: str, env: Mapping[str, str], workers: int, log_dir: Path, app: str = APP
+    ) -> None:
         self.kind = kind
+        self.app = app
         self.host = "127.0.0.1"
         self.port = free_port()
         self.workers = workers
@@ -309,7 +327,7 @@ class Server:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60) -> None:
-        command = server_command(self.kind, self.host, self.port, self.workers)
+        command = server_command(self.kind, self.host, self.port, self.workers, self.app)
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             command,

@@ -17,11 +17,13 @@ def write_chart(
     *,
     title: str,
     ratios: Mapping[str, float],
+    images: Mapping[str, int] | None = None,
 ) -> None:
     """Requests/s per target, each bar labelled with its ratio to /healthz and latencies.
 
     A dashed tick on a bar marks the issue's target throughput (a ratio of /healthz).
     """
+    images = images or {}
     base = next((r for _, r in bars if r.target == "healthz"), None)
     width, left, right, top, row, bar_h = 900, 250, 40, 70, 64, 34
     height = top + row * len(bars) + 50
@@ -38,7 +40,7 @@ def write_chart(
         f'<text x="20" y="30" font-size="17" font-weight="bold" fill="#1d2330">'
         f"{escape(title)}</text>",
         '<text x="20" y="52" font-size="12" fill="#5b6472">requests per second (longer is better);'
-        " dashed tick: target share of /healthz; p50 / p99 latency at the bar's end</text>",
+        " dashed tick: the target share of /healthz; p50 / p99 latency under each bar</text>",
     ]
     # grid
     step = _nice_step(scale_max)
@@ -67,6 +69,8 @@ def write_chart(
         )
         share = f" ({result.rps / base.rps:.0%} of /healthz)" if base and base.rps else ""
         inside = f"{result.rps:,.0f} req/s{share}"
+        if images.get(result.target, 1) > 1:
+            inside += f" = {result.rps * images[result.target]:,.0f} images/s"
         parts.append(
             f'<text x="{left + 8}" y="{y + bar_h / 2 + 5:.1f}" font-size="12" fill="#ffffff" '
             f'font-weight="bold">{escape(inside)}</text>'
