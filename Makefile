@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 BIND ?= 127.0.0.1:8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck serve bench worker beat migrate install install-test clean
+.PHONY: run test lint typecheck serve bench soak worker beat migrate install install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -60,6 +60,10 @@ beat: install
 
 bench: install-test
 	$(BIN)/python bench/run.py
+
+## 60 s at 80% of capacity with 1% malformed requests: errors, memory, events (issue 9).
+soak: install-test
+	$(BIN)/python bench/soak.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
