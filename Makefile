@@ -27,7 +27,7 @@ migrate: install
 
 ## Serve the demo on http://127.0.0.1:8000 with an embedded SQLite database.
 run: migrate
-	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py seed_demo --url http://$(BIND)/
 	$(BIN)/python manage.py runserver $(BIND)
 
 ## Run the whole test suite (real PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set).

@@ -45,6 +45,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--json", action="store_true", help="Print credentials as JSON.")
+        parser.add_argument(
+            "--url", default="http://127.0.0.1:8000/", help="Where the demo is served (printed)."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         with transaction.atomic():
@@ -52,7 +55,7 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(summary, indent=2))
             return
-        self.stdout.write("Demo data loaded. Sign in at http://127.0.0.1:8000/ with:")
+        self.stdout.write(f"Demo data loaded. Sign in at {options['url']} with:")
         for username, info in summary["users"].items():
             roles = ", ".join(f"{role} of {org}" for org, role in info["orgs"].items())
             self.stdout.write(f"  {username:<8} password {info['password']:<22} ({roles})")
