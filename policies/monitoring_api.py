@@ -7,7 +7,8 @@ token's admin scope like every other API write.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -187,9 +188,8 @@ class _AccessRequestDecisionView(OrgAPIView):
     read_capability = Capability.MANAGE_REQUESTS
     write_capability = Capability.MANAGE_REQUESTS
     http_method_names = ["post", "options"]
-
-    def decide(self, request: Request, access_request: AccessRequest, comment: str) -> None:
-        raise NotImplementedError
+    # approve_request or decline_request: both take the same keyword arguments.
+    service: ClassVar[Callable[..., AccessRequest]]
 
     def post(self, request: Request, slug: str, pk: int) -> Response:
         access_request: AccessRequest = get_object_or_404(
@@ -201,7 +201,13 @@ class _AccessRequestDecisionView(OrgAPIView):
         body = AccessRequestDecisionSerializer(data=data)
         body.is_valid(raise_exception=True)
         try:
-            self.decide(request, access_request, body.validated_data["comment"])
+            type(self).service(
+                request=access_request,
+                actor=request_user(request),
+                comment=body.validated_data["comment"],
+                status_url=self.status_url(request),
+                token=_token(request),
+            )
         except RequestError as exc:
             raise _api_error(exc) from None
         access_request.refresh_from_db()
@@ -225,6 +231,8 @@ DECISION_RESPONSES = {
 class AccessRequestApproveView(_AccessRequestDecisionView):
     """Approve: grant the exception or the image type, in one transaction with the status."""
 
+    service = staticmethod(approve_request)
+
     @extend_schema(
         request=AccessRequestDecisionSerializer,
         responses=DECISION_RESPONSES,
@@ -233,18 +241,11 @@ class AccessRequestApproveView(_AccessRequestDecisionView):
     def post(self, request: Request, slug: str, pk: int) -> Response:
         return super().post(request, slug, pk)
 
-    def decide(self, request: Request, access_request: AccessRequest, comment: str) -> None:
-        approve_request(
-            request=access_request,
-            actor=request_user(request),
-            comment=comment,
-            status_url=self.status_url(request),
-            token=_token(request),
-        )
-
 
 class AccessRequestDeclineView(_AccessRequestDecisionView):
     """Decline, with an optional comment for the requester."""
+
+    service = staticmethod(decline_request)
 
     @extend_schema(
         request=AccessRequestDecisionSerializer,
@@ -253,12 +254,3 @@ class AccessRequestDeclineView(_AccessRequestDecisionView):
     )
     def post(self, request: Request, slug: str, pk: int) -> Response:
         return super().post(request, slug, pk)
-
-    def decide(self, request: Request, access_request: AccessRequest, comment: str) -> None:
-        decline_request(
-            request=access_request,
-            actor=request_user(request),
-            comment=comment,
-            status_url=self.status_url(request),
-            token=_token(request),
-        )

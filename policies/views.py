@@ -8,10 +8,10 @@ are for owners (``VIEW_ACTIVITY``); every member has My access; owners decide re
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib import messages
 from django.db.models import QuerySet
@@ -423,6 +423,8 @@ class _RequestDecisionView(OrgActionView):
 
     write_capability = Capability.MANAGE_REQUESTS
     verb = ""
+    # approve_request or decline_request: both take the same keyword arguments.
+    service: ClassVar[Callable[..., AccessRequest]]
 
     def post(self, request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         access_request = get_object_or_404(
@@ -433,7 +435,12 @@ class _RequestDecisionView(OrgActionView):
             messages.error(request, "The comment is too long (at most 2,000 characters).")
             return redirect("policies:requests", slug=slug)
         try:
-            self.decide(access_request, form.cleaned_data["comment"])
+            type(self).service(
+                request=access_request,
+                actor=current_user(request),
+                comment=form.cleaned_data["comment"],
+                status_url=_my_access_url(request, self.org.slug),
+            )
         except RequestError as exc:
             messages.error(request, f"{str(exc)[:1].upper()}{str(exc)[1:]}.")
         else:
@@ -444,25 +451,13 @@ class _RequestDecisionView(OrgActionView):
             )
         return redirect("policies:requests", slug=slug)
 
-    def decide(self, access_request: AccessRequest, comment: str) -> None:
-        raise NotImplementedError
-
-    def decided(self) -> str:
-        return _my_access_url(self.request, self.org.slug)
-
 
 class RequestApproveView(_RequestDecisionView):
     """POST: approve, which grants the exception or image type in the same transaction."""
 
     verb = "Approved"
 
-    def decide(self, access_request: AccessRequest, comment: str) -> None:
-        approve_request(
-            request=access_request,
-            actor=current_user(self.request),
-            comment=comment,
-            status_url=self.decided(),
-        )
+    service = staticmethod(approve_request)
 
 
 class RequestDeclineView(_RequestDecisionView):
@@ -470,10 +465,4 @@ class RequestDeclineView(_RequestDecisionView):
 
     verb = "Declined"
 
-    def decide(self, access_request: AccessRequest, comment: str) -> None:
-        decline_request(
-            request=access_request,
-            actor=current_user(self.request),
-            comment=comment,
-            status_url=self.decided(),
-        )
+    service = staticmethod(decline_request)
