@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import PASSWORD
 from tests.console.conftest import console_urls  # noqa: F401  (autouse: mounts /settings/)
+from tests.e2e import harness
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -32,10 +33,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 def browser() -> Iterator[Any]:
     """One headless Chromium per module."""
     if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing: install Debian's chromium package to run browser tests"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        harness.unavailable(f"{CHROMIUM} is missing (Debian package: chromium)")
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API runs an asyncio loop in this thread; Django would then refuse the

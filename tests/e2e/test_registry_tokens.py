@@ -327,7 +327,7 @@ def dockerd(stack: Stack) -> Iterator[harness.DockerDaemon]:
     """A private dockerd using the token-protected mirror as its Docker Hub mirror."""
     harness.require_program("dockerd")
     if os.geteuid() != 0:
-        pytest.skip("dockerd needs root")
+        harness.unavailable("dockerd needs root")
     with harness.start_dockerd(
         registry_mirror=stack.mirror.url, insecure_registries=[stack.mirror.host]
     ) as daemon:
