@@ -50,7 +50,6 @@ class OrgSnapshot:
     namespaces: frozenset[str]
     exceptions: tuple[ExceptionSnapshot, ...] = ()
     roles: Mapping[int, str] = field(default_factory=dict)  # user id -> role
-    version: str = ""
 
     @property
     def in_effect(self) -> bool:
@@ -67,4 +66,3 @@ class CatalogSnapshot:
 
     verified_publishers: frozenset[str] = frozenset()
     sponsored_oss: frozenset[str] = frozenset()
-    version: str = ""
