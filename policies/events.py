@@ -1,7 +1,8 @@
 """Recording decisions as events without making the decision wait for PostgreSQL.
 
 The request path appends one stream entry per request (all of its decisions) to a Redis
-stream: one round trip. ``drain_stream`` (a Celery task, and ``manage.py drain_events``) reads
+stream: one command, whose reply the request does not wait for (``DeferredStream``).
+``drain_stream`` (a Celery task, and ``manage.py drain_events``) reads
 the stream with a consumer group in batches, inserts them in bulk and only then acknowledges,
 so a worker killed mid-batch loses nothing: its pending entries are claimed by the next
 consumer. Inserts are idempotent (``event_id`` is unique), so a batch inserted but not
@@ -11,18 +12,22 @@ the database directly.
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import logging
 import os
 import socket
+import threading
 import uuid
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+import redis
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from imageaccess.redis_client import REDIS_ERRORS, breaker, get_redis
@@ -76,19 +81,147 @@ def event_rows(
     return rows
 
 
+Rows = list[dict[str, Any]]
+CONNECTION_NAME = "imageaccess-events"
+
+
+@dataclass(slots=True)
+class _Channel:
+    """One thread's own connection, and the rows of the XADDs whose reply is still unread."""
+
+    client: redis.Redis
+    connection: Any
+    pid: int
+    pending: deque[Rows] = field(default_factory=deque)
+
+
+class DeferredStream:
+    """Appends entries to the event stream without waiting for Redis's reply.
+
+    Each thread keeps a connection of its own. An XADD is written to the socket and the request
+    goes on; its reply is read on a later append, by which time it has long arrived, so a
+    decision never waits for Redis (one command, no wait). Rows stay in memory until their reply
+    confirms them: an error reply, or a connection lost before the reply, sends them to the
+    database instead. Inserts are idempotent by ``event_id``, so rows that did reach the stream
+    before the connection broke are not stored twice. ``flush`` reads every outstanding reply
+    (tests, the drain, process exit).
+    """
+
+    max_pending = 512  # beyond this (Redis far behind), an append waits for the replies
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._channels: list[_Channel] = []
+        self._lock = threading.Lock()
+
+    def append(self, client: redis.Redis, stream: str, rows: Rows) -> None:
+        channel = self._channel(client)
+        try:
+            self._collect(channel, wait=len(channel.pending) >= self.max_pending)
+            # No health check: its PING would read the replies still pending.
+            channel.connection.send_command(
+                "XADD", stream, "*", "events", orjson.dumps(rows), check_health=False
+            )
+        except REDIS_ERRORS as exc:
+            self._lost(channel, exc)
+            store_rows(rows)
+            return
+        channel.pending.append(rows)
+
+    def unconfirmed(self) -> int:
+        """How many of this thread's appends still wait for their reply to be read."""
+        channel = getattr(self._local, "channel", None)
+        return len(channel.pending) if channel is not None and channel.pid == os.getpid() else 0
+
+    def flush(self) -> None:
+        """Read every reply this thread still waits for."""
+        channel = getattr(self._local, "channel", None)
+        if channel is not None and channel.pid == os.getpid():
+            self._flush(channel)
+
+    def flush_all(self) -> None:
+        """Read every thread's outstanding replies (at process exit)."""
+        with self._lock:
+            channels = [c for c in self._channels if c.pid == os.getpid()]
+        for channel in channels:
+            self._flush(channel)
+
+    def _flush(self, channel: _Channel) -> None:
+        try:
+            self._collect(channel, wait=True)
+        except REDIS_ERRORS as exc:
+            self._lost(channel, exc)
+
+    def _channel(self, client: redis.Redis) -> _Channel:
+        channel: _Channel | None = getattr(self._local, "channel", None)
+        if channel is not None and channel.client is client and channel.pid == os.getpid():
+            return channel
+        if channel is not None and channel.pid == os.getpid():
+            self._flush(channel)  # the client was replaced (settings changed)
+            channel.connection.disconnect()
+        # A channel inherited through fork belongs to the parent: never read its replies.
+        pool = client.connection_pool
+        # Its own connection, named so that it can be told apart in CLIENT LIST.
+        connection = pool.connection_class(
+            **{**pool.connection_kwargs, "client_name": f"{CONNECTION_NAME}-{os.getpid()}"}
+        )
+        channel = _Channel(client, connection, os.getpid())
+        self._local.channel = channel
+        with self._lock:
+            self._channels = [c for c in self._channels if c.pid == os.getpid()]
+            self._channels.append(channel)
+        return channel
+
+    def _collect(self, channel: _Channel, *, wait: bool) -> None:
+        """Read replies that have arrived (all of them, waiting, when ``wait``)."""
+        connection = channel.connection
+        while channel.pending:
+            if not wait and not connection.can_read(timeout=0):
+                return
+            try:
+                connection.read_response()
+            except redis.ResponseError as exc:
+                rows = channel.pending.popleft()
+                logger.warning(
+                    "Redis refused %s decision events (%s); storing them", len(rows), exc
+                )
+                self._store_quietly(rows)
+                continue
+            channel.pending.popleft()
+
+    def _lost(self, channel: _Channel, exc: Exception) -> None:
+        """The connection failed: whatever awaits a reply goes to the database."""
+        breaker.trip(exc)
+        channel.connection.disconnect()
+        while channel.pending:
+            self._store_quietly(channel.pending.popleft())
+
+    @staticmethod
+    def _store_quietly(rows: Rows) -> None:
+        # Rows of earlier requests: their responses are long gone, so a failure is logged here
+        # rather than failing the request at hand.
+        try:
+            store_rows(rows)
+        except DatabaseError:
+            logger.exception(
+                "lost %s decision events: neither Redis nor the database took them", len(rows)
+            )
+
+
+deferred_stream = DeferredStream()
+atexit.register(deferred_stream.flush_all)
+
+
 def record_decisions(outcomes: Sequence[ImageOutcome], context: RequestContext) -> None:
     """Record the decisions of one request: one XADD, or a database insert without Redis."""
     rows = event_rows(outcomes, context, timezone.now())
     if not rows:
         return
     client = get_redis()
-    if client is not None:
-        try:
-            client.xadd(settings.EVENT_STREAM, {"events": orjson.dumps(rows)})
-            return
-        except REDIS_ERRORS as exc:
-            breaker.trip(exc)
-    store_rows(rows)
+    if client is None:
+        store_rows(rows)
+    else:
+        deferred_stream.append(client, settings.EVENT_STREAM, rows)
 
 
 def _model(row: dict[str, Any]) -> DecisionEvent:
@@ -154,6 +287,7 @@ def drain_stream(*, max_batches: int = 100, consumer: str | None = None) -> int:
     First claims entries left pending by consumers idle for longer than
     ``IMAGEACCESS_EVENT_CLAIM_IDLE_SECONDS`` (a crashed worker), then reads new ones.
     """
+    deferred_stream.flush()  # this thread's own appends are in the stream before it is read
     client = get_redis()
     if client is None:
         return 0

@@ -16,7 +16,13 @@ from django.utils import timezone
 
 from imageaccess import redis_client
 from policies.decisions import decide_images
-from policies.events import RequestContext, drain_stream, record_decisions
+from policies.events import (
+    CONNECTION_NAME,
+    RequestContext,
+    deferred_stream,
+    drain_stream,
+    record_decisions,
+)
 from policies.models import DailyUsage, DecisionEvent, RollupState
 from policies.services import update_policy
 from policies.usage import roll_up_and_purge
@@ -73,6 +79,7 @@ def test_with_redis_one_request_is_one_stream_entry_and_drains_exactly_once(
 ) -> None:
     for _ in range(3):
         decide_and_record(cast, ["nginx", "someuser/x"])
+    deferred_stream.flush()
     assert stream.xlen(settings.EVENT_STREAM) == 3
     assert DecisionEvent.objects.count() == 0
     assert drain_stream() == 6
@@ -124,6 +131,63 @@ def test_a_batch_stored_but_not_acknowledged_is_not_stored_twice(
     assert drain_stream(consumer="second") == 0
     assert DecisionEvent.objects.count() == 2
     assert pending(stream, settings) == 0
+
+
+@needs_redis
+def test_a_request_sends_its_xadd_and_does_not_wait_for_the_reply(
+    cast: Cast, stream: redis.Redis, settings
+) -> None:
+    decide_and_record(cast, ["nginx"])
+    assert deferred_stream.unconfirmed() == 1  # sent; the reply is read later
+    decide_and_record(cast, ["bitnami/redis"])
+    assert deferred_stream.unconfirmed() <= 1  # the first reply, arrived meanwhile, was read
+    deferred_stream.flush()
+    assert deferred_stream.unconfirmed() == 0
+    assert stream.xlen(settings.EVENT_STREAM) == 2
+    assert DecisionEvent.objects.count() == 0
+
+
+@needs_redis
+def test_an_error_reply_sends_the_events_to_the_database(
+    cast: Cast, stream: redis.Redis, settings
+) -> None:
+    stream.set(settings.EVENT_STREAM, "not a stream")  # every XADD now answers WRONGTYPE
+    decide_and_record(cast, ["nginx", "someuser/x"])
+    decide_and_record(cast, ["bitnami/redis"])
+    deferred_stream.flush()
+    assert sorted(DecisionEvent.objects.values_list("image", flat=True)) == [
+        "bitnami/redis",
+        "nginx",
+        "someuser/x",
+    ]
+    assert redis_client.get_redis() is not None  # an error reply is not an outage
+
+
+@needs_redis
+def test_events_sent_on_a_connection_lost_before_its_reply_go_to_the_database(
+    cast: Cast, stream: redis.Redis, settings
+) -> None:
+    decide_and_record(cast, ["nginx"])  # connects
+    deferred_stream.flush()
+    stream.client_pause(5000, all=False)  # Redis holds write commands unprocessed ...
+    try:
+        decide_and_record(cast, ["someuser/x"])
+        clients: Any = stream.client_list()
+        ours = [c["id"] for c in clients if c["name"].startswith(CONNECTION_NAME)]
+        assert ours
+        for client_id in ours:  # ... and the connection dies before Redis runs the XADD
+            stream.client_kill_filter(_id=client_id)
+    finally:
+        stream.client_unpause()
+    decide_and_record(cast, ["bitnami/redis"])  # notices the loss: both go to the database
+    assert sorted(DecisionEvent.objects.values_list("image", flat=True)) == [
+        "bitnami/redis",
+        "someuser/x",
+    ]
+    assert stream.xlen(settings.EVENT_STREAM) == 1  # only the first
+    redis_client.breaker.reset()  # the lost connection kept callers off Redis for a while
+    assert drain_stream() == 1
+    assert DecisionEvent.objects.count() == 3
 
 
 def test_when_redis_is_down_events_fall_back_to_the_database(cast: Cast, settings) -> None:

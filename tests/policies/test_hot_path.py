@@ -15,6 +15,7 @@ import pytest
 import redis
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from redis.connection import Connection
 from rest_framework.test import APIClient
 
 from imageaccess import redis_client
@@ -33,27 +34,30 @@ pytestmark = [
 
 
 class RedisCounter:
-    """Counts round trips made through the shared client (pipelines count once)."""
+    """Counts the commands sent to Redis on any connection (a pipeline counts once).
+
+    The event XADD's reply is not awaited (``policies.events.DeferredStream``); every other
+    command is a full round trip.
+    """
 
     def __init__(self) -> None:
         self.commands: list[str] = []
 
     def __enter__(self) -> RedisCounter:
-        client = redis_client.get_redis()
-        assert client is not None
-        self._original = client.execute_command
+        self._original = Connection.send_packed_command
         counter = self
 
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            counter.commands.append(str(args[0]))
-            return counter._original(*args, **kwargs)
+        def counted(connection: Connection, command: Any, *args: Any, **kwargs: Any) -> Any:
+            chunks = [command] if isinstance(command, (bytes, str)) else command
+            packed = b"".join(c.encode() if isinstance(c, str) else bytes(c) for c in chunks)
+            counter.commands.append(packed.split(b"\r\n")[2].decode())
+            return counter._original(connection, command, *args, **kwargs)
 
-        client.execute_command = counted  # type: ignore[method-assign]
-        self._client = client
+        Connection.send_packed_command = counted  # type: ignore[method-assign]
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._client.execute_command = self._original  # type: ignore[method-assign]
+        Connection.send_packed_command = self._original  # type: ignore[method-assign]
 
 
 @pytest.fixture
