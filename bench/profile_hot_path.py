@@ -163,6 +163,8 @@ def child(args: argparse.Namespace) -> None:
         profiler.disable()
         stats = pstats.Stats(profiler)
         stats.sort_stats(args.sort).print_stats(args.top)
+        if os.environ.get("BENCH_CALLERS"):
+            stats.print_callers(os.environ["BENCH_CALLERS"])
 
 
 def parse_args() -> argparse.Namespace:
@@ -197,7 +199,7 @@ def main() -> int:
         manage(env, "migrate", "--noinput")
         seed = json.loads(manage(env, "seed_demo", "--json"))
         env["BENCH_TOKENS"] = json.dumps({u: i["token"] for u, i in seed["users"].items()})
-        command = [PYTHON, __file__, "--child", *sys.argv[1:]]
+        command = [PYTHON, os.environ.get("BENCH_CHILD", __file__), "--child", *sys.argv[1:]]
         return subprocess.run(command, cwd=ROOT, env=env, timeout=900, check=False).returncode
     finally:
         db.drop()

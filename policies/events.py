@@ -107,6 +107,7 @@ class DeferredStream:
     (tests, the drain, process exit).
     """
 
+    collect_every = 8  # read replies once this many are due: one recv for several of them
     max_pending = 512  # beyond this (Redis far behind), an append waits for the replies
 
     def __init__(self) -> None:
@@ -117,7 +118,8 @@ class DeferredStream:
     def append(self, client: redis.Redis, stream: str, rows: Rows) -> None:
         channel = self._channel(client)
         try:
-            self._collect(channel, wait=len(channel.pending) >= self.max_pending)
+            if len(channel.pending) >= self.collect_every:
+                self._collect(channel, wait=len(channel.pending) >= self.max_pending)
             # No health check: its PING would read the replies still pending.
             channel.connection.send_command(
                 "XADD", stream, "*", "events", orjson.dumps(rows), check_health=False

@@ -14,7 +14,6 @@ Pure Python on purpose: no Django import. Callers pass keys and names explicitly
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import secrets
 import time
@@ -23,6 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
+import orjson
+from jwt.api_jws import PyJWS
 
 from policies.registry.keys import PublicKey, SigningKey
 
@@ -40,6 +41,7 @@ __all__ = [
 # A request naming more scopes than this is abuse, not a pull (docker sends 1-2, BuildKit and
 # cross-repository mounts a handful). Bounds the work per token request.
 MAX_SCOPES = 64
+_JWS = PyJWS()
 
 # Resource type with optional class, as in distribution's splitResourceClass:
 # ``repository`` or ``repository(plugin)``.
@@ -142,9 +144,8 @@ def scopes_to_access(scopes: Iterable[Scope]) -> list[dict[str, Any]]:
     return [s.to_access() for s in scopes]
 
 
-def _rfc3339(timestamp: float) -> str:
-    moment = dt.datetime.fromtimestamp(int(timestamp), dt.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+def _rfc3339(timestamp: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
 
 
 def issue_registry_token(
@@ -179,11 +180,9 @@ def issue_registry_token(
         "jti": secrets.token_urlsafe(18),
         "access": [{**entry, "actions": list(entry.get("actions", ()))} for entry in access],
     }
-    token = jwt.encode(
-        claims,
-        key.private_key,
-        algorithm=key.algorithm,
-        headers={"kid": key.kid},
+    # The claims are plain JSON types: orjson serializes them, PyJWT's JWS layer signs.
+    token = _JWS.encode(
+        orjson.dumps(claims), key.private_key, algorithm=key.algorithm, headers={"kid": key.kid}
     )
     return {
         "token": token,
