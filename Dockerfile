@@ -1,4 +1,4 @@
-# The imageaccess application image: web (gunicorn), Celery worker and beat share it.
+# The imageaccess application image: web (granian), Celery worker and beat share it.
 FROM python:3.11-slim AS app
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     IMAGEACCESS_DATA_DIR=/var/lib/imageaccess

@@ -163,8 +163,8 @@ def child(args: argparse.Namespace) -> None:
         profiler.disable()
         stats = pstats.Stats(profiler)
         stats.sort_stats(args.sort).print_stats(args.top)
-        if os.environ.get("BENCH_CALLERS"):
-            stats.print_callers(os.environ["BENCH_CALLERS"])
+        if args.callers:
+            stats.print_callers(args.callers)
 
 
 def parse_args() -> argparse.Namespace:
@@ -174,6 +174,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--profile", default="", help="target to profile (e.g. decide-1)")
     parser.add_argument("--sort", default="tottime", help="pstats sort key (tottime)")
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument(
+        "--callers", default="", help="also print who calls functions matching this regex"
+    )
     parser.add_argument("--redis-db", type=int, default=13)
     parser.add_argument(
         "--without",
@@ -199,7 +202,7 @@ def main() -> int:
         manage(env, "migrate", "--noinput")
         seed = json.loads(manage(env, "seed_demo", "--json"))
         env["BENCH_TOKENS"] = json.dumps({u: i["token"] for u, i in seed["users"].items()})
-        command = [PYTHON, os.environ.get("BENCH_CHILD", __file__), "--child", *sys.argv[1:]]
+        command = [PYTHON, __file__, "--child", *sys.argv[1:]]
         return subprocess.run(command, cwd=ROOT, env=env, timeout=900, check=False).returncode
     finally:
         db.drop()

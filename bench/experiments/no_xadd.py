@@ -6,8 +6,8 @@
 
 from typing import Any
 
-import policies.events as events
 from imageaccess.wsgi import application
+from policies import events
 
 __all__ = ["application"]
 
