@@ -18,6 +18,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Sequence
@@ -27,7 +28,7 @@ from typing import Any
 import orjson
 import redis
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, close_old_connections, transaction
 from django.utils import timezone
 
 from imageaccess.redis_client import REDIS_ERRORS, breaker, get_redis
@@ -93,75 +94,89 @@ class _Channel:
     connection: Any
     pid: int
     pending: deque[Rows] = field(default_factory=deque)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class DeferredStream:
     """Appends entries to the event stream without waiting for Redis's reply.
 
     Each thread keeps a connection of its own. An XADD is written to the socket and the request
-    goes on; its reply is read on a later append, by which time it has long arrived, so a
-    decision never waits for Redis (one command, no wait). Rows stay in memory until their reply
-    confirms them: an error reply, or a connection lost before the reply, sends them to the
-    database instead. Inserts are idempotent by ``event_id``, so rows that did reach the stream
-    before the connection broke are not stored twice. ``flush`` reads every outstanding reply
-    (tests, the drain, process exit).
+    goes on; its reply is read a few at a time on later appends, by which time it has long
+    arrived, so a decision never waits for Redis (one command, no wait). A background thread
+    reads whatever is still outstanding every ``confirm_seconds``, so an idle process settles its
+    events too. Rows stay in memory until their reply confirms them: an error reply, or a
+    connection lost before the reply, sends them to the database instead. Inserts are idempotent
+    by ``event_id``, so rows that did reach the stream before the connection broke are not
+    stored twice. ``flush`` reads this thread's outstanding replies at once (tests, the drain);
+    ``flush_all`` every thread's (process exit).
     """
 
     collect_every = 8  # read replies once this many are due: one recv for several of them
     max_pending = 512  # beyond this (Redis far behind), an append waits for the replies
+    confirm_seconds = 0.5  # no reply stays unread for much longer than this (0: no thread)
 
     def __init__(self) -> None:
         self._local = threading.local()
         self._channels: list[_Channel] = []
         self._lock = threading.Lock()
+        self._confirmer_pid = 0
 
     def append(self, client: redis.Redis, stream: str, rows: Rows) -> None:
         channel = self._channel(client)
-        try:
-            if len(channel.pending) >= self.collect_every:
-                self._collect(channel, wait=len(channel.pending) >= self.max_pending)
-            # No health check: its PING would read the replies still pending.
-            channel.connection.send_command(
-                "XADD", stream, "*", "events", orjson.dumps(rows), check_health=False
-            )
-        except REDIS_ERRORS as exc:
-            self._lost(channel, exc)
-            store_rows(rows)
-            return
-        channel.pending.append(rows)
+        with channel.lock:
+            try:
+                if len(channel.pending) >= self.collect_every:
+                    self._collect(channel, wait=len(channel.pending) >= self.max_pending)
+                # No health check: its PING would read the replies still pending.
+                channel.connection.send_command(
+                    "XADD", stream, "*", "events", orjson.dumps(rows), check_health=False
+                )
+            except REDIS_ERRORS as exc:
+                self._lost(channel, exc)
+                store_rows(rows)
+                return
+            channel.pending.append(rows)
 
     def unconfirmed(self) -> int:
         """How many of this thread's appends still wait for their reply to be read."""
-        channel = getattr(self._local, "channel", None)
-        return len(channel.pending) if channel is not None and channel.pid == os.getpid() else 0
+        channel = self._own_channel()
+        return len(channel.pending) if channel is not None else 0
 
     def flush(self) -> None:
         """Read every reply this thread still waits for."""
-        channel = getattr(self._local, "channel", None)
-        if channel is not None and channel.pid == os.getpid():
+        channel = self._own_channel()
+        if channel is not None:
             self._flush(channel)
 
     def flush_all(self) -> None:
-        """Read every thread's outstanding replies (at process exit)."""
-        with self._lock:
-            channels = [c for c in self._channels if c.pid == os.getpid()]
-        for channel in channels:
+        """Read every thread's outstanding replies."""
+        for channel in self._live_channels():
             self._flush(channel)
 
+    def _own_channel(self) -> _Channel | None:
+        channel: _Channel | None = getattr(self._local, "channel", None)
+        return channel if channel is not None and channel.pid == os.getpid() else None
+
+    def _live_channels(self) -> list[_Channel]:
+        with self._lock:
+            # A channel inherited through fork belongs to the parent: never touch it.
+            self._channels = [c for c in self._channels if c.pid == os.getpid()]
+            return list(self._channels)
+
     def _flush(self, channel: _Channel) -> None:
-        try:
-            self._collect(channel, wait=True)
-        except REDIS_ERRORS as exc:
-            self._lost(channel, exc)
+        with channel.lock:
+            try:
+                self._collect(channel, wait=True)
+            except REDIS_ERRORS as exc:
+                self._lost(channel, exc)
 
     def _channel(self, client: redis.Redis) -> _Channel:
-        channel: _Channel | None = getattr(self._local, "channel", None)
-        if channel is not None and channel.client is client and channel.pid == os.getpid():
+        channel = self._own_channel()
+        if channel is not None and channel.client is client:
             return channel
-        if channel is not None and channel.pid == os.getpid():
+        if channel is not None:
             self._flush(channel)  # the client was replaced (settings changed)
             channel.connection.disconnect()
-        # A channel inherited through fork belongs to the parent: never read its replies.
         pool = client.connection_pool
         # Its own connection, named so that it can be told apart in CLIENT LIST.
         connection = pool.connection_class(
@@ -169,10 +184,28 @@ class DeferredStream:
         )
         channel = _Channel(client, connection, os.getpid())
         self._local.channel = channel
+        self._live_channels()
         with self._lock:
-            self._channels = [c for c in self._channels if c.pid == os.getpid()]
             self._channels.append(channel)
+            if self.confirm_seconds and self._confirmer_pid != os.getpid():
+                # One per process (threads do not survive fork).
+                self._confirmer_pid = os.getpid()
+                threading.Thread(
+                    target=self._confirm_forever, name="decision-event-confirmer", daemon=True
+                ).start()
         return channel
+
+    def _confirm_forever(self) -> None:
+        pid = os.getpid()
+        while os.getpid() == pid:
+            time.sleep(self.confirm_seconds or 0.5)
+            if not self.confirm_seconds:
+                continue
+            for channel in self._live_channels():
+                if channel.pending:
+                    self._flush(channel)
+            # Database fallbacks from this thread must not hold a connection for ever.
+            close_old_connections()
 
     def _collect(self, channel: _Channel, *, wait: bool) -> None:
         """Read replies that have arrived (all of them, waiting, when ``wait``)."""

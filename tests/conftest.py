@@ -38,9 +38,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _private_event_stream(settings: Any) -> Iterator[None]:
-    """Each test appends decision events to its own Redis stream (when Redis is configured)."""
+def _private_event_stream(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test appends decision events to its own Redis stream (when Redis is configured).
+
+    In-process, event replies are read by the test's own thread only (``flush``, or the drain),
+    so a test decides when its events settle; servers started by tests confirm in background.
+    """
+    from policies.events import deferred_stream
+
     settings.EVENT_STREAM = f"test:decision-events:{uuid.uuid4().hex}"
+    monkeypatch.setattr(deferred_stream, "confirm_seconds", 0)
     yield
     from imageaccess.redis_client import REDIS_ERRORS, get_redis
 

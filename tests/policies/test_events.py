@@ -150,6 +150,20 @@ def test_a_request_sends_its_xadd_and_does_not_wait_for_the_reply(
 
 
 @needs_redis
+def test_an_idle_process_has_its_replies_read_in_the_background(
+    cast: Cast, stream: redis.Redis, settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(deferred_stream, "confirm_seconds", 0.05)
+    decide_and_record(cast, ["nginx"])  # a new client, so a new channel: starts the thread
+    decide_and_record(cast, ["bitnami/redis"])
+    deadline = time.monotonic() + 5
+    while deferred_stream.unconfirmed() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert deferred_stream.unconfirmed() == 0  # no further request, no flush: read anyway
+    assert stream.xlen(settings.EVENT_STREAM) == 2
+
+
+@needs_redis
 def test_an_error_reply_sends_the_events_to_the_database(
     cast: Cast, stream: redis.Redis, settings
 ) -> None:
