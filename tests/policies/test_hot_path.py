@@ -10,6 +10,7 @@ import base64
 import os
 from collections.abc import Iterator
 from typing import Any
+from unittest import mock
 
 import pytest
 import redis
@@ -53,11 +54,12 @@ class RedisCounter:
             counter.commands.append(packed.split(b"\r\n")[2].decode())
             return counter._original(connection, command, *args, **kwargs)
 
-        Connection.send_packed_command = counted  # type: ignore[method-assign]
+        self._patch = mock.patch.object(Connection, "send_packed_command", counted)
+        self._patch.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        Connection.send_packed_command = self._original  # type: ignore[method-assign]
+        self._patch.stop()
 
 
 @pytest.fixture
