@@ -95,6 +95,7 @@ class _Channel:
     pid: int
     pending: deque[Rows] = field(default_factory=deque)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    seen_oldest: Rows | None = None  # the oldest unconfirmed rows at the last background pass
 
 
 class DeferredStream:
@@ -202,10 +203,27 @@ class DeferredStream:
             if not self.confirm_seconds:
                 continue
             for channel in self._live_channels():
-                if channel.pending:
-                    self._flush(channel)
+                self._confirm(channel)
             # Database fallbacks from this thread must not hold a connection for ever.
             close_old_connections()
+
+    def _confirm(self, channel: _Channel) -> None:
+        """One background pass: never makes a request wait for it.
+
+        A busy channel is left to its own thread (the lock is taken only if free) and only its
+        replies that have arrived are read; a channel whose oldest entry was already waiting at
+        the previous pass (an idle thread, or Redis not answering) is read to the end.
+        """
+        if not channel.pending or not channel.lock.acquire(blocking=False):
+            return
+        try:
+            oldest = channel.pending[0]
+            self._collect(channel, wait=oldest is channel.seen_oldest)
+        except REDIS_ERRORS as exc:
+            self._lost(channel, exc)
+        finally:
+            channel.seen_oldest = channel.pending[0] if channel.pending else None
+            channel.lock.release()
 
     def _collect(self, channel: _Channel, *, wait: bool) -> None:
         """Read replies that have arrived (all of them, waiting, when ``wait``)."""
