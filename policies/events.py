@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import datetime as dt
 import logging
+import multiprocessing.util
 import os
 import socket
 import threading
@@ -28,7 +29,8 @@ from typing import Any
 import orjson
 import redis
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, transaction
+from django.db import Error as DjangoDatabaseError
+from django.db import connections, transaction
 from django.utils import timezone
 
 from imageaccess.redis_client import REDIS_ERRORS, breaker, get_redis
@@ -83,19 +85,26 @@ def event_rows(
 
 
 Rows = list[dict[str, Any]]
-CONNECTION_NAME = "imageaccess-events"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Channel:
     """One thread's own connection, and the rows of the XADDs whose reply is still unread."""
 
     client: redis.Redis
     connection: Any
     pid: int
+    thread: threading.Thread
     pending: deque[Rows] = field(default_factory=deque)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    unsent: Rows = field(default_factory=list)  # refused or lost: for the database
+    last_sent: float = 0.0
     seen_oldest: Rows | None = None  # the oldest unconfirmed rows at the last background pass
+    stale_passes: int = 0
+
+    def take_unsent(self) -> Rows:
+        rows, self.unsent = self.unsent, []
+        return rows
 
 
 class DeferredStream:
@@ -103,20 +112,29 @@ class DeferredStream:
 
     Each thread keeps a connection of its own. An XADD is written to the socket and the request
     goes on; its reply is read a few at a time on later appends, by which time it has long
-    arrived, so a decision never waits for Redis (one command, no wait). A background thread
-    reads whatever is still outstanding every ``confirm_seconds``, so an idle process settles its
-    events too. Rows stay in memory until their reply confirms them: an error reply, or a
-    connection lost before the reply, sends them to the database instead. Inserts are idempotent
-    by ``event_id``, so rows that did reach the stream before the connection broke are not
-    stored twice. ``flush`` reads this thread's outstanding replies at once (tests, the drain);
-    ``flush_all`` every thread's (process exit).
+    arrived, so a warm decision does not wait for Redis (one command, no reply awaited). A
+    background thread reads, without waiting, the replies that have arrived for threads gone
+    idle, declares a connection lost when a reply is missing for ``reply_timeout`` seconds, and
+    closes the connections of threads that have ended. Rows stay in memory until their reply
+    confirms them: an error reply, or a connection lost before the reply, sends them to the
+    database instead, never under the channel's lock. Inserts are idempotent by ``event_id``, so
+    rows that did reach the stream before the connection broke are not stored twice. ``flush``
+    reads this thread's outstanding replies, waiting (tests, the drain); ``flush_all`` every
+    thread's, when a process exits.
     """
 
     collect_every = 8  # read replies once this many are due: one recv for several of them
     max_pending = 512  # beyond this (Redis far behind), an append waits for the replies
-    confirm_seconds = 0.5  # no reply stays unread for much longer than this (0: no thread)
+    confirm_seconds = 0.5  # the background pass (0: no background thread)
+    reply_timeout = 2.0  # a reply missing for this long: the connection is lost
+    idle_probe_seconds = 1.0  # after this long unused, check the server has not closed it
 
     def __init__(self) -> None:
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        # A forked child starts with no channels: the parent's connections and rows are not its.
         self._local = threading.local()
         self._channels: list[_Channel] = []
         self._lock = threading.Lock()
@@ -124,19 +142,26 @@ class DeferredStream:
 
     def append(self, client: redis.Redis, stream: str, rows: Rows) -> None:
         channel = self._channel(client)
+        failure: BaseException | None = None
         with channel.lock:
             try:
-                if len(channel.pending) >= self.collect_every:
-                    self._collect(channel, wait=len(channel.pending) >= self.max_pending)
+                self._prepare(channel)
                 # No health check: its PING would read the replies still pending.
                 channel.connection.send_command(
                     "XADD", stream, "*", "events", orjson.dumps(rows), check_health=False
                 )
-            except REDIS_ERRORS as exc:
+            except BaseException as exc:
+                failure = exc
                 self._lost(channel, exc)
-                store_rows(rows)
-                return
-            channel.pending.append(rows)
+            else:
+                channel.pending.append(rows)
+                channel.last_sent = time.monotonic()
+            unsent = channel.take_unsent()
+        self._store_quietly(unsent)
+        if failure is not None:
+            if not isinstance(failure, REDIS_ERRORS):
+                raise failure
+            store_rows(rows)
 
     def unconfirmed(self) -> int:
         """How many of this thread's appends still wait for their reply to be read."""
@@ -160,9 +185,13 @@ class DeferredStream:
 
     def _live_channels(self) -> list[_Channel]:
         with self._lock:
-            # A channel inherited through fork belongs to the parent: never touch it.
-            self._channels = [c for c in self._channels if c.pid == os.getpid()]
             return list(self._channels)
+
+    def _drop(self, channel: _Channel) -> None:
+        channel.connection.disconnect()
+        with self._lock:
+            if channel in self._channels:
+                self._channels.remove(channel)
 
     def _flush(self, channel: _Channel) -> None:
         with channel.lock:
@@ -170,31 +199,59 @@ class DeferredStream:
                 self._collect(channel, wait=True)
             except REDIS_ERRORS as exc:
                 self._lost(channel, exc)
+            unsent = channel.take_unsent()
+        self._store_quietly(unsent)
 
     def _channel(self, client: redis.Redis) -> _Channel:
         channel = self._own_channel()
         if channel is not None and channel.client is client:
             return channel
-        if channel is not None:
-            self._flush(channel)  # the client was replaced (settings changed)
-            channel.connection.disconnect()
+        if channel is not None:  # the client was replaced (settings changed)
+            self._flush(channel)
+            self._drop(channel)
         pool = client.connection_pool
-        # Its own connection, named so that it can be told apart in CLIENT LIST.
-        connection = pool.connection_class(
-            **{**pool.connection_kwargs, "client_name": f"{CONNECTION_NAME}-{os.getpid()}"}
+        channel = _Channel(
+            client,
+            pool.connection_class(**pool.connection_kwargs),
+            os.getpid(),
+            threading.current_thread(),
         )
-        channel = _Channel(client, connection, os.getpid())
         self._local.channel = channel
-        self._live_channels()
         with self._lock:
             self._channels.append(channel)
-            if self.confirm_seconds and self._confirmer_pid != os.getpid():
-                # One per process (threads do not survive fork).
+            start = bool(self.confirm_seconds) and self._confirmer_pid != os.getpid()
+            if start:
                 self._confirmer_pid = os.getpid()
-                threading.Thread(
-                    target=self._confirm_forever, name="decision-event-confirmer", daemon=True
-                ).start()
+        if start:
+            self._start_confirmer()
         return channel
+
+    def _start_confirmer(self) -> None:
+        try:
+            threading.Thread(
+                target=self._confirm_forever, name="decision-events", daemon=True
+            ).start()
+        except RuntimeError:
+            self._confirmer_pid = 0  # try again with the next channel
+            logger.exception("could not start the decision event confirmer")
+            return
+        # Worker processes of multiprocessing (granian) end with os._exit, skipping atexit;
+        # their finalizers still run. Registered here, in the process that owns the channels.
+        multiprocessing.util.Finalize(None, self.flush_all, exitpriority=10)
+
+    def _prepare(self, channel: _Channel) -> None:
+        """Before a send: read arrived replies, or check an idle connection is still open."""
+        if channel.pending:
+            if len(channel.pending) >= self.collect_every:
+                self._collect(channel, wait=len(channel.pending) >= self.max_pending)
+        elif time.monotonic() - channel.last_sent > self.idle_probe_seconds:
+            # Nothing is owed to us, so anything readable means the server closed it (restart,
+            # idle timeout): reconnect quietly rather than lose the next event to a dead socket.
+            try:
+                if channel.connection.can_read(timeout=0):
+                    channel.connection.disconnect()
+            except REDIS_ERRORS:
+                channel.connection.disconnect()
 
     def _confirm_forever(self) -> None:
         pid = os.getpid()
@@ -202,28 +259,39 @@ class DeferredStream:
             time.sleep(self.confirm_seconds or 0.5)
             if not self.confirm_seconds:
                 continue
-            for channel in self._live_channels():
-                self._confirm(channel)
-            # Database fallbacks from this thread must not hold a connection for ever.
-            close_old_connections()
+            try:
+                for channel in self._live_channels():
+                    self._confirm(channel)
+                # This thread's database fallbacks are rare: never keep a connection open.
+                connections.close_all()
+            except Exception:
+                logger.exception("decision event confirmer pass failed")
 
     def _confirm(self, channel: _Channel) -> None:
-        """One background pass: never makes a request wait for it.
-
-        A busy channel is left to its own thread (the lock is taken only if free) and only its
-        replies that have arrived are read; a channel whose oldest entry was already waiting at
-        the previous pass (an idle thread, or Redis not answering) is read to the end.
-        """
-        if not channel.pending or not channel.lock.acquire(blocking=False):
-            return
+        """One background pass over a channel; it never waits for Redis or for the channel."""
+        if not channel.lock.acquire(blocking=False):
+            return  # its thread is using it: that thread reads its own replies
         try:
-            oldest = channel.pending[0]
-            self._collect(channel, wait=oldest is channel.seen_oldest)
-        except REDIS_ERRORS as exc:
-            self._lost(channel, exc)
+            if channel.pending:
+                try:
+                    self._collect(channel, wait=False)
+                except REDIS_ERRORS as exc:
+                    self._lost(channel, exc)
+                oldest = channel.pending[0] if channel.pending else None
+                if oldest is not None and oldest is channel.seen_oldest:
+                    channel.stale_passes += 1
+                    if channel.stale_passes * self.confirm_seconds >= self.reply_timeout:
+                        self._lost(channel, redis.TimeoutError("no reply from Redis"))
+                else:
+                    channel.stale_passes = 0
+                channel.seen_oldest = channel.pending[0] if channel.pending else None
+            unsent = channel.take_unsent()
+            retire = not channel.pending and not channel.thread.is_alive()
         finally:
-            channel.seen_oldest = channel.pending[0] if channel.pending else None
             channel.lock.release()
+        self._store_quietly(unsent)
+        if retire:
+            self._drop(channel)
 
     def _collect(self, channel: _Channel, *, wait: bool) -> None:
         """Read replies that have arrived (all of them, waiting, when ``wait``)."""
@@ -232,30 +300,38 @@ class DeferredStream:
             if not wait and not connection.can_read(timeout=0):
                 return
             try:
-                connection.read_response()
+                reply = connection.read_response()
             except redis.ResponseError as exc:
-                rows = channel.pending.popleft()
+                reply = exc
+            if isinstance(reply, redis.ConnectionError):
+                # An error such as LOADING is returned, not raised, when it was already
+                # buffered: the connection is not usable.
+                raise reply
+            rows = channel.pending.popleft()
+            if isinstance(reply, Exception):
                 logger.warning(
-                    "Redis refused %s decision events (%s); storing them", len(rows), exc
+                    "Redis refused %s decision events (%s); storing them", len(rows), reply
                 )
-                self._store_quietly(rows)
-                continue
-            channel.pending.popleft()
+                channel.unsent.extend(rows)
 
-    def _lost(self, channel: _Channel, exc: Exception) -> None:
+    def _lost(self, channel: _Channel, exc: BaseException) -> None:
         """The connection failed: whatever awaits a reply goes to the database."""
-        breaker.trip(exc)
+        if isinstance(exc, REDIS_ERRORS):
+            breaker.trip(exc)
         channel.connection.disconnect()
         while channel.pending:
-            self._store_quietly(channel.pending.popleft())
+            channel.unsent.extend(channel.pending.popleft())
+        channel.seen_oldest, channel.stale_passes = None, 0
 
     @staticmethod
     def _store_quietly(rows: Rows) -> None:
         # Rows of earlier requests: their responses are long gone, so a failure is logged here
         # rather than failing the request at hand.
+        if not rows:
+            return
         try:
             store_rows(rows)
-        except DatabaseError:
+        except DjangoDatabaseError:
             logger.exception(
                 "lost %s decision events: neither Redis nor the database took them", len(rows)
             )

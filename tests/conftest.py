@@ -38,23 +38,32 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _private_event_stream(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Each test appends decision events to its own Redis stream (when Redis is configured).
-
-    In-process, event replies are read by the test's own thread only (``flush``, or the drain),
-    so a test decides when its events settle; servers started by tests confirm in background.
-    """
+def _private_event_stream(settings: Any) -> Iterator[None]:
+    """Each test appends decision events to its own Redis stream (when Redis is configured)."""
     from policies.events import deferred_stream
 
     settings.EVENT_STREAM = f"test:decision-events:{uuid.uuid4().hex}"
-    monkeypatch.setattr(deferred_stream, "confirm_seconds", 0)
     yield
     from imageaccess.redis_client import REDIS_ERRORS, get_redis
 
     client = get_redis()
     if client is not None:
+        # Settle this test's appends first, or one processed after the DEL recreates the key.
+        # The database may already be closed to this fixture: nothing is left to assert here.
+        with contextlib.suppress(Exception):
+            deferred_stream.flush()
         with contextlib.suppress(*REDIS_ERRORS):
             client.delete(settings.EVENT_STREAM)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _events_settle_in_the_test_thread() -> None:
+    """No background reader in the test process: a test settles its events (``flush``, the
+    drain) and no other thread writes to the database behind its transaction. Tests that
+    exercise the reader turn it on themselves; servers started by tests run it as deployed."""
+    from policies.events import deferred_stream
+
+    deferred_stream.confirm_seconds = 0
 
 
 def stored_events() -> Any:

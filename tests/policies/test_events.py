@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -12,12 +13,12 @@ from typing import Any
 import pytest
 import redis
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.utils import timezone
 
 from imageaccess import redis_client
 from policies.decisions import decide_images
 from policies.events import (
-    CONNECTION_NAME,
     RequestContext,
     deferred_stream,
     drain_stream,
@@ -139,28 +140,104 @@ def test_a_request_sends_its_xadd_and_does_not_wait_for_the_reply(
 ) -> None:
     decide_and_record(cast, ["nginx"])
     assert deferred_stream.unconfirmed() == 1  # sent; the reply is read later
-    for _ in range(deferred_stream.collect_every):
+    for _ in range(deferred_stream.collect_every - 1):
         decide_and_record(cast, ["bitnami/redis"])
-    # Replies are read a few at a time, once they have long arrived.
-    assert deferred_stream.unconfirmed() < deferred_stream.collect_every
+    assert deferred_stream.unconfirmed() == deferred_stream.collect_every
+    wait_for(lambda: stream.xlen(settings.EVENT_STREAM) == deferred_stream.collect_every)
+    time.sleep(0.05)  # Redis has answered them all: the replies are in our socket
+    decide_and_record(cast, ["bitnami/redis"])
+    # The next append read the replies that had arrived, a few at a time.
+    assert deferred_stream.unconfirmed() == 1
     deferred_stream.flush()
     assert deferred_stream.unconfirmed() == 0
     assert stream.xlen(settings.EVENT_STREAM) == 1 + deferred_stream.collect_every
     assert DecisionEvent.objects.count() == 0
 
 
+def wait_for(condition: Any, seconds: float = 5) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def background_reader(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The background reader on, fast (it starts with the next new channel)."""
+    monkeypatch.setattr(deferred_stream, "confirm_seconds", 0.05)
+    monkeypatch.setattr(deferred_stream, "reply_timeout", 0.3)
+
+
 @needs_redis
-def test_an_idle_process_has_its_replies_read_in_the_background(
+def test_an_idle_thread_has_its_replies_read_in_the_background(
+    cast: Cast, stream: redis.Redis, settings, background_reader: None
+) -> None:
+    decide_and_record(cast, ["nginx"])  # a new client, so a new channel
+    decide_and_record(cast, ["bitnami/redis"])
+    wait_for(lambda: deferred_stream.unconfirmed() == 0)  # no request, no flush: read anyway
+    assert stream.xlen(settings.EVENT_STREAM) == 2
+
+
+@needs_redis
+@pytest.mark.django_db(transaction=True)  # the background thread writes through its own connection
+def test_a_reply_that_never_comes_sends_the_events_to_the_database(
+    cast: Cast, stream: redis.Redis, settings, background_reader: None
+) -> None:
+    decide_and_record(cast, ["nginx"])
+    deferred_stream.flush()
+    stream.client_pause(3000, all=False)  # Redis holds write commands unprocessed
+    try:
+        decide_and_record(cast, ["someuser/x"])
+        wait_for(lambda: DecisionEvent.objects.filter(image="someuser/x").exists())
+        assert deferred_stream.unconfirmed() == 0
+    finally:
+        stream.client_unpause()
+        redis_client.breaker.reset()
+
+
+@needs_redis
+@pytest.mark.django_db(transaction=True)
+def test_the_connection_of_a_thread_that_ended_is_closed(
+    cast: Cast, stream: redis.Redis, settings, background_reader: None
+) -> None:
+    decide_and_record(cast, ["nginx"])  # this thread's channel (and the reader) first
+    before = len(deferred_stream._live_channels())
+
+    def request_in_another_thread() -> None:
+        try:
+            decide_and_record(cast, ["bitnami/redis"])
+        finally:
+            connection.close()  # this thread's own database connection
+
+    worker = threading.Thread(target=request_in_another_thread)
+    worker.start()
+    worker.join()
+    assert len(deferred_stream._live_channels()) == before + 1
+    wait_for(lambda: len(deferred_stream._live_channels()) == before)
+    assert stream.xlen(settings.EVENT_STREAM) == 2  # its event was confirmed, then it closed
+
+
+@needs_redis
+def test_a_connection_the_server_closed_while_idle_reconnects_quietly(
     cast: Cast, stream: redis.Redis, settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(deferred_stream, "confirm_seconds", 0.05)
-    decide_and_record(cast, ["nginx"])  # a new client, so a new channel: starts the thread
+    monkeypatch.setattr(deferred_stream, "idle_probe_seconds", 0)
+    decide_and_record(cast, ["nginx"])
+    deferred_stream.flush()
+    kill_our_connection(stream)  # a Redis restart, or its idle timeout
     decide_and_record(cast, ["bitnami/redis"])
-    deadline = time.monotonic() + 5
-    while deferred_stream.unconfirmed() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert deferred_stream.unconfirmed() == 0  # no further request, no flush: read anyway
+    deferred_stream.flush()
     assert stream.xlen(settings.EVENT_STREAM) == 2
+    assert DecisionEvent.objects.count() == 0
+    assert redis_client.get_redis() is not None  # no outage declared
+
+
+def kill_our_connection(stream: redis.Redis) -> None:
+    """Close, from the server side, this thread's event connection."""
+    channel = deferred_stream._own_channel()
+    assert channel is not None
+    host, port = channel.connection._sock.getsockname()[:2]
+    stream.client_kill_filter(addr=f"{host}:{port}")
 
 
 @needs_redis
@@ -188,11 +265,7 @@ def test_events_sent_on_a_connection_lost_before_its_reply_go_to_the_database(
     stream.client_pause(5000, all=False)  # Redis holds write commands unprocessed ...
     try:
         decide_and_record(cast, ["someuser/x"])
-        clients: Any = stream.client_list()
-        ours = [c["id"] for c in clients if c["name"].startswith(CONNECTION_NAME)]
-        assert ours
-        for client_id in ours:  # ... and the connection dies before Redis runs the XADD
-            stream.client_kill_filter(_id=client_id)
+        kill_our_connection(stream)  # ... and the connection dies before Redis runs the XADD
     finally:
         stream.client_unpause()
     decide_and_record(cast, ["bitnami/redis"])

@@ -1,7 +1,8 @@
 """Deterministic performance facts of the decision path (DESIGN.md section 6).
 
-A warm decision runs zero SQL queries and at most one Redis round trip (the event); a cold
-one a small fixed number of queries. Timing is measured by ``bench/``, not here.
+A warm decision runs zero SQL queries and sends one Redis command, the event's XADD, whose
+reply it does not wait for (so at most one round trip, and not even that one is awaited); a
+cold one runs a small fixed number of queries. Timing is measured by ``bench/``, not here.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def ask(api: APIClient, images: list[str]):
     return api.post("/api/v1/decisions", {"images": images}, format="json")
 
 
-def test_warm_decision_runs_no_sql_and_one_redis_round_trip(
+def test_warm_decision_runs_no_sql_and_sends_one_redis_command(
     cast: Cast, tokens: dict[str, str], real_redis: None
 ) -> None:
     update_policy(org=cast.acme, actor=cast.olivia, changes={"enabled": True})
