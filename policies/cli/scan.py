@@ -5,7 +5,8 @@ Usage::
     imageaccess scan [--json] [--build-arg K=V]... [--env-file F]... [--profile P]...
                      [--platform OS/ARCH[/VARIANT]] PATH...
 
-Text output is one ``file:line: kind image`` line per pull, then one
+Text output is one ``file:line: kind image`` line per pull (kind: ``syntax`` for the BuildKit
+frontend, ``from``, ``copy-from``, ``mount-from``, ``compose``), then one
 ``file:line: error: message`` line per problem. ``--json`` prints::
 
     {"images": [{"image", "reference", "file", "line", "kind"}],

@@ -37,7 +37,7 @@ __all__ = [
     "validate_reference",
 ]
 
-ImageKind = Literal["from", "copy-from", "mount-from", "compose"]
+ImageKind = Literal["syntax", "from", "copy-from", "mount-from", "compose"]
 
 
 @dataclass(frozen=True)
@@ -790,8 +790,16 @@ def _heredoc_names(line: str) -> list[tuple[str, bool]]:
     return found
 
 
-def _parse_lines(text: str, path: str) -> tuple[list[_Node], str, list[ScanError]]:
-    """Split ``text`` into instruction nodes; returns nodes, escape token and fatal errors."""
+@dataclass
+class _Parsed:
+    nodes: list[_Node]
+    escape: str
+    fatal: list[ScanError]
+    syntax: tuple[str, int] | None  # the ``syntax`` directive's value and line
+
+
+def _parse_lines(text: str, path: str) -> _Parsed:
+    """Split ``text`` into instruction nodes, with the escape token, directives and errors."""
     lines = text.split("\n")
     if lines and lines[0].startswith("\ufeff"):
         lines[0] = lines[0][1:]
@@ -800,11 +808,12 @@ def _parse_lines(text: str, path: str) -> tuple[list[_Node], str, list[ScanError
     directives_done = False
     seen: set[str] = set()
     nodes: list[_Node] = []
+    syntax: tuple[str, int] | None = None
     n = len(lines)
     i = 0
 
     def directive(token: str, lineno: int) -> None:
-        nonlocal directives_done, escape, continuation
+        nonlocal directives_done, escape, continuation, syntax
         if directives_done:
             return
         match = _DIRECTIVE_RE.match(token)
@@ -815,6 +824,8 @@ def _parse_lines(text: str, path: str) -> tuple[list[_Node], str, list[ScanError
         if key in seen:
             raise _ParseFailure(lineno, f"only one {key} parser directive can be used")
         seen.add(key)
+        if key == "syntax":
+            syntax = (match.group(2), lineno)
         if key == "escape":
             value = match.group(2)
             if value not in ("`", "\\"):
@@ -873,8 +884,8 @@ def _parse_lines(text: str, path: str) -> tuple[list[_Node], str, list[ScanError
                         raise _ParseFailure(start, "unterminated heredoc")
             nodes.append(node)
     except _ParseFailure as exc:
-        return nodes, escape, [ScanError(path, exc.line, exc.message)]
-    return nodes, escape, []
+        return _Parsed(nodes, escape, [ScanError(path, exc.line, exc.message)], syntax)
+    return _Parsed(nodes, escape, [], syntax)
 
 
 # --------------------------------------------------------------------------------------
@@ -966,8 +977,10 @@ def scan_dockerfile(
 def _scan(
     text: str, path: str, build_args: dict[str, str], platform: str, result: ScanResult
 ) -> None:
-    nodes, escape, fatal = _parse_lines(text, path)
+    parsed = _parse_lines(text, path)
+    nodes, escape, fatal = parsed.nodes, parsed.escape, parsed.fatal
     errors = result.errors
+    _report_frontend(parsed.syntax, path, build_args, result)
     errors.extend(fatal)
     if fatal:
         return
@@ -1042,6 +1055,28 @@ def _scan(
             result.images.append(use)
         else:
             errors.append(ScanError(path, use.line, problem))
+
+
+def _report_frontend(
+    syntax: tuple[str, int] | None, path: str, build_args: Mapping[str, str], result: ScanResult
+) -> None:
+    """The frontend image BuildKit pulls before it reads the rest of the file.
+
+    ``# syntax=IMAGE [options]`` names it (its first word); ``--build-arg BUILDKIT_SYNTAX=IMAGE``
+    replaces it, with or without the directive (reported on line 1 then).
+    """
+    override = build_args.get("BUILDKIT_SYNTAX", "").strip()
+    if override:
+        image, line = override.split()[0], syntax[1] if syntax else 1
+    elif syntax is not None:
+        image, line = syntax[0].split()[0], syntax[1]
+    else:
+        return
+    problem = validate_reference(image)
+    if problem is None:
+        result.images.append(ImageUse(image, path, line, "syntax"))
+    else:
+        result.errors.append(ScanError(path, line, f"syntax directive: {problem}"))
 
 
 def _copy_args(node: _Node) -> list[str]:

@@ -81,7 +81,7 @@ JSON_REPORT_SCHEMA: dict[str, Any] = {
                     "reference": {"type": ["string", "null"]},
                     "file": {"type": "string"},
                     "line": {"type": "integer", "minimum": 1},
-                    "kind": {"enum": ["from", "copy-from", "mount-from", "compose"]},
+                    "kind": {"enum": ["syntax", "from", "copy-from", "mount-from", "compose"]},
                     "allowed": {"type": "boolean"},
                     "would_deny": {"type": "boolean"},
                     "reason": {"type": ["string", "null"]},

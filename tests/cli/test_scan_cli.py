@@ -29,7 +29,7 @@ SCHEMA = {
                     "reference": {"type": ["string", "null"]},
                     "file": {"type": "string"},
                     "line": {"type": "integer", "minimum": 1},
-                    "kind": {"enum": ["from", "copy-from", "mount-from", "compose"]},
+                    "kind": {"enum": ["syntax", "from", "copy-from", "mount-from", "compose"]},
                 },
             },
         },

@@ -126,7 +126,7 @@ def test_member_is_denied_community_images(served_app: ServedApp, project: Path)
     assert result.stdout.splitlines() == [
         f"Dockerfile:3: {COMMUNITY_DENIAL} (someuser/custom-image)",
         f"compose.yaml:7: {COMMUNITY_DENIAL} (someuser/custom-image)",
-        "5 images checked in 2 files: 4 allowed, 1 denied",
+        "6 images checked in 2 files: 5 allowed, 1 denied",
     ]
 
 
@@ -136,7 +136,7 @@ def test_owner_is_not_restricted(served_app: ServedApp, project: Path) -> None:
         project, served_app.token("olivia"), "--url", served_app.base_url, "--org", "acme", "."
     )
     assert result.code == 0, str(result)
-    assert result.stdout == "5 images checked in 2 files: 5 allowed, 0 denied\n"
+    assert result.stdout == "6 images checked in 2 files: 6 allowed, 0 denied\n"
 
 
 @pytest.mark.usefixtures("acme_policy_on")

@@ -81,7 +81,7 @@ def test_invalid_escape_token_is_an_error_with_line() -> None:
 
 def test_syntax_and_check_directives_are_accepted() -> None:
     result = scan("# syntax=docker/dockerfile:1\n# check=skip=all\nFROM alpine\n")
-    assert pulls(result) == [("alpine", 3, "from")]
+    assert pulls(result) == [("docker/dockerfile:1", 1, "syntax"), ("alpine", 3, "from")]
     assert result.errors == []
 
 
@@ -190,3 +190,54 @@ def test_copy_needs_a_destination() -> None:
     result = scan("FROM alpine\nCOPY onlyone\n")
     assert result.errors[0].line == 2
     assert result.errors[0].message.startswith("COPY requires at least two arguments")
+
+
+@pytest.mark.parametrize(
+    ("text", "build_args", "expected"),
+    [
+        # BuildKit pulls the frontend the directive names (its first word) before anything else.
+        ("#syntax = docker/dockerfile:1.7 opt=1\nFROM alpine\n", {}, ("docker/dockerfile:1.7", 1)),
+        (
+            "# escape=`\n# syntax=ghcr.io/acme/frontend:2\nFROM alpine\n",
+            {},
+            ("ghcr.io/acme/frontend:2", 2),
+        ),
+        # --build-arg BUILDKIT_SYNTAX replaces it, or supplies one.
+        (
+            "# syntax=docker/dockerfile:1\nFROM alpine\n",
+            {"BUILDKIT_SYNTAX": "acme/df:1"},
+            ("acme/df:1", 1),
+        ),
+        (
+            "FROM alpine\n",
+            {"BUILDKIT_SYNTAX": "docker/dockerfile:1.4"},
+            ("docker/dockerfile:1.4", 1),
+        ),
+    ],
+)
+def test_the_syntax_frontend_is_an_image_pulled(
+    text: str, build_args: dict[str, str], expected: tuple[str, int]
+) -> None:
+    result = scan(text, build_args)
+    assert pulls(result)[0] == (*expected, "syntax")
+    assert result.errors == []
+
+
+def test_a_syntax_directive_after_the_first_instruction_is_a_comment() -> None:
+    assert pulls(scan("FROM alpine\n# syntax=docker/dockerfile:1\n")) == [("alpine", 1, "from")]
+
+
+def test_the_frontend_is_reported_even_when_the_rest_does_not_parse() -> None:
+    # The frontend is pulled first and parses the file itself: it is pulled either way.
+    result = scan("# syntax=docker/dockerfile:1\nFRUM alpine\n")
+    assert pulls(result) == [("docker/dockerfile:1", 1, "syntax")]
+    assert (2, "unknown instruction: FRUM") in messages(result)
+
+
+def test_an_invalid_syntax_image_is_an_error_on_its_line() -> None:
+    result = scan("# syntax=Docker/Dockerfile:1\nFROM alpine\n")
+    assert pulls(result) == [("alpine", 2, "from")]
+    assert [
+        (e.line, e.message.startswith("syntax directive: invalid reference format"))
+        for e in result.errors
+    ] == [(1, True)]

@@ -17,6 +17,7 @@ def test_realistic_go_project_reports_every_pull_with_lines() -> None:
     result = scan_dockerfile(path.read_text(), path=str(path))
     assert result.errors == []
     assert pulls(result) == [
+        ("docker/dockerfile:1.7", 1, "syntax"),
         ("tonistiigi/xx:1.4.0", 8, "from"),
         ("golang:1.22-alpine3.19", 10, "from"),
         ("docker.io/library/postgres:16", 33, "mount-from"),

@@ -118,7 +118,7 @@ yaml_text = st.one_of(st.text(max_size=300), st.lists(YAML_ATOMS, max_size=60).m
 def _assert_well_formed(result: ScanResult) -> None:
     for use in result.images:
         assert use.line >= 1
-        assert use.kind in {"from", "copy-from", "mount-from", "compose"}
+        assert use.kind in {"syntax", "from", "copy-from", "mount-from", "compose"}
     for err in result.errors:
         assert err.message
         assert err.line is None or err.line >= 1
