@@ -85,6 +85,13 @@ def event_rows(
 
 
 Rows = list[dict[str, Any]]
+# Error replies that no later XADD on this server will escape: a replica after a failover,
+# memory full, a user without the permission.
+_REFUSES_WRITES = (
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.OutOfMemoryError,
+    redis.exceptions.NoPermissionError,
+)
 
 
 @dataclass(slots=True, eq=False)
@@ -313,6 +320,10 @@ class DeferredStream:
                     "Redis refused %s decision events (%s); storing them", len(rows), reply
                 )
                 channel.unsent.extend(rows)
+                if isinstance(reply, _REFUSES_WRITES):
+                    # Every later XADD would be refused too: treat it as an outage, so the
+                    # breaker sends events to the database and a reconnect can find a primary.
+                    raise redis.ConnectionError(f"Redis refuses writes: {reply}")
 
     def _lost(self, channel: _Channel, exc: BaseException) -> None:
         """The connection failed: whatever awaits a reply goes to the database."""

@@ -257,6 +257,31 @@ def test_an_error_reply_sends_the_events_to_the_database(
 
 
 @needs_redis
+def test_a_server_that_refuses_writes_is_an_outage(
+    cast: Cast, stream: redis.Redis, settings
+) -> None:
+    # A user without XADD stands for a replica after a failover or a full memory: every
+    # later XADD would be refused as well.
+    user = f"no-xadd-{os.getpid()}"
+    stream.acl_setuser(
+        user, enabled=True, passwords=["+secret"], keys=["*"], commands=["+@all", "-xadd"]
+    )
+    try:
+        use_redis(settings, REDIS_URL.replace("redis://", f"redis://{user}:secret@", 1))
+        decide_and_record(cast, ["nginx"])
+        deferred_stream.flush()
+        assert redis_client.get_redis() is None  # the breaker is open: Redis is skipped
+        decide_and_record(cast, ["bitnami/redis"])  # straight to the database
+        assert sorted(DecisionEvent.objects.values_list("image", flat=True)) == [
+            "bitnami/redis",
+            "nginx",
+        ]
+    finally:
+        stream.acl_deluser(user)
+        use_redis(settings, REDIS_URL)
+
+
+@needs_redis
 def test_events_sent_on_a_connection_lost_before_its_reply_go_to_the_database(
     cast: Cast, stream: redis.Redis, settings
 ) -> None:
