@@ -6,7 +6,6 @@ import csv
 import datetime as dt
 import io
 import re
-import time
 from http import HTTPStatus
 
 import pytest
@@ -207,28 +206,21 @@ def test_usage_page_queries_do_not_grow_with_volume(world: World) -> None:
     assert len(large) <= 8
 
 
-def test_usage_page_renders_100k_events_in_under_a_second(world: World) -> None:
+def test_usage_page_over_100k_events_counts_them_all_from_the_rollups(world: World) -> None:
+    # How fast it renders is measured by bench/bench_usage.py (budget: one second).
     org = world.cast.acme
-    started = time.perf_counter()
     add_realistic_events(org, total=100_000, days=90, today=TODAY)
     roll_up_events(today=TODAY)
-    prepared = time.perf_counter() - started
     assert DecisionEvent.objects.for_org(org).count() == 100_000
     assert DailyUsage.objects.for_org(org).count() > 1000
     client = client_for(world.cast.olivia)
-    client.get(USAGE, {"days": 7})  # session and template caches, as on a running server
-
-    timings = []
-    for _ in range(3):
-        started = time.perf_counter()
+    with CaptureQueriesContext(connection) as queries:
         response = client.get(USAGE, {"days": 90})
-        timings.append(time.perf_counter() - started)
-        assert response.status_code == HTTPStatus.OK
-
+    assert response.status_code == HTTPStatus.OK
+    assert not [q for q in queries.captured_queries if "decisionevent" in q["sql"]]
     report = usage_report(org, days=90, today=TODAY)
     assert report.totals.total == 100_000
-    assert min(timings) < 1.0, f"usage page took {timings} (data prepared in {prepared:.1f}s)"
-    print(f"usage page, 100k events over 90 days: {[f'{t * 1000:.0f} ms' for t in timings]}")
+    assert f"{report.totals.total:,}".encode() in response.content
 
 
 # --- Event list -------------------------------------------------------------------------------
