@@ -18,7 +18,6 @@ import datetime as dt
 import os
 import random
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -27,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from stack import PYTHON, ROOT, Database, flush_redis, manage, production_env, temp_dir
+from stack import POSTGRES, ROOT, demo_stack, run_as_child
 
 BUDGET_MS = 1000.0
 PERIODS = (7, 30, 90)
@@ -157,20 +156,9 @@ def main() -> int:
     if args.child:
         child(args)
         return 0
-    work = temp_dir("imageaccess-usage-")
     redis_url = f"redis://127.0.0.1:6379/{args.redis_db}"
-    db = Database("postgresql://postgres@127.0.0.1:5432/postgres")
-    flush_redis(redis_url)
-    db.create()
-    try:
-        env = production_env(db.url, redis_url, work / "data")
-        manage(env, "migrate", "--noinput")
-        manage(env, "seed_demo", "--json")
-        command = [PYTHON, __file__, "--child", *sys.argv[1:]]
-        return subprocess.run(command, cwd=ROOT, env=env, timeout=900, check=False).returncode
-    finally:
-        db.drop()
-        flush_redis(redis_url)
+    with demo_stack(POSTGRES, redis_url, "imageaccess-usage-") as stack:
+        return run_as_child(__file__, stack.env)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ import base64
 import io
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,15 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from stack import (
-    PYTHON,
-    ROOT,
-    Database,
-    flush_redis,
-    manage,
-    production_env,
-    temp_dir,
-)
+from stack import POSTGRES, ROOT, demo_stack, run_as_child
 
 
 def _environ(method: str, path: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
@@ -192,21 +183,10 @@ def main() -> int:
     if args.child:
         child(args)
         return 0
-    work = temp_dir("imageaccess-profile-")
     redis_url = f"redis://127.0.0.1:6379/{args.redis_db}"
-    db = Database("postgresql://postgres@127.0.0.1:5432/postgres")
-    flush_redis(redis_url)
-    db.create()
-    try:
-        env = production_env(db.url, redis_url, work / "data")
-        manage(env, "migrate", "--noinput")
-        seed = json.loads(manage(env, "seed_demo", "--json"))
-        env["BENCH_TOKENS"] = json.dumps({u: i["token"] for u, i in seed["users"].items()})
-        command = [PYTHON, __file__, "--child", *sys.argv[1:]]
-        return subprocess.run(command, cwd=ROOT, env=env, timeout=900, check=False).returncode
-    finally:
-        db.drop()
-        flush_redis(redis_url)
+    with demo_stack(POSTGRES, redis_url, "imageaccess-profile-") as stack:
+        stack.env["BENCH_TOKENS"] = json.dumps(stack.tokens)
+        return run_as_child(__file__, stack.env)
 
 
 if __name__ == "__main__":

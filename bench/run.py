@@ -44,17 +44,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadgen import WRK, Result, Target, run_wrk
 from stack import (
+    POSTGRES,
     ROOT,
     SERVER_LABELS,
     CpuMeter,
     Database,
     Server,
-    flush_redis,
+    demo_stack,
     http,
     manage,
-    production_env,
     redis_stream_length,
-    temp_dir,
 )
 from svgchart import write_chart
 
@@ -660,9 +659,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=DEFAULT_TARGETS,
         help=f"comma-separated subset of {DEFAULT_TARGETS} (--compare: healthz,decide-1,token)",
     )
-    parser.add_argument(
-        "--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres", help="admin URL"
-    )
+    parser.add_argument("--postgres", default=POSTGRES, help="admin URL")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379", help="Redis server URL")
     parser.add_argument("--redis-db", type=int, default=12, help="dedicated Redis DB (12)")
     parser.add_argument("--chart", default=str(ROOT / "docs" / "bench-chart.svg"))
@@ -700,26 +697,19 @@ def main(argv: list[str] | None = None) -> int:
         args.drain = not args.compare
     names = [n.strip() for n in args.targets.split(",") if n.strip()]
     began = time.monotonic()
-    work = temp_dir("imageaccess-bench-")
     redis_url = f"{args.redis.rstrip('/')}/{args.redis_db}"
-    db = Database(args.postgres)
     runs: list[ServerRun] = []
     ledger = EventLedger()
     events: dict[str, Any] = {}
     print(
         f"imageaccess bench: {os.cpu_count()} cores, wrk -t{args.threads} -c{args.connections} "
-        f"-d{args.duration:g}s, {args.workers} workers, database {db.name}, "
-        f"Redis DB {args.redis_db}"
+        f"-d{args.duration:g}s, {args.workers} workers, Redis DB {args.redis_db}"
     )
-    flush_redis(redis_url)
-    db.create()
-    try:
-        env = production_env(db.url, redis_url, work / "data")
-        done = _step("migrate + seed_demo")
-        manage(env, "migrate", "--noinput")
-        seed = json.loads(manage(env, "seed_demo", "--json"))
-        tokens = {name: info["token"] for name, info in seed["users"].items()}
+    done = _step("migrate + seed_demo")
+    with demo_stack(args.postgres, redis_url, "imageaccess-bench-", keep_db=args.keep_db) as stack:
         done()
+        print(f"database {stack.db.name}")
+        env, db, work, tokens = stack.env, stack.db, stack.work, stack.tokens
         targets = _targets(tokens)
         scripts = work / "lua"
         scripts.mkdir()
@@ -751,11 +741,6 @@ def main(argv: list[str] | None = None) -> int:
             done = _step("\ndraining the event stream (manage.py drain_events)")
             events = drain_and_count(env, db, redis_url, processes=args.workers)
             done()
-    finally:
-        if not args.keep_db:
-            db.drop()
-        flush_redis(redis_url)
-        shutil.rmtree(work, ignore_errors=True)
 
     if events:
         print(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,7 +18,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,9 @@ VENV_BIN = ROOT / ".venv" / "bin"
 PYTHON = str(VENV_BIN / "python") if (VENV_BIN / "python").exists() else sys.executable
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"  # admin URL: creates the databases
 
 
 def free_port() -> int:
@@ -414,3 +419,46 @@ class Server:
 
 def temp_dir(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix))
+
+
+@dataclass
+class DemoStack:
+    """A throwaway database and Redis DB with production settings, migrated, demo data loaded."""
+
+    env: dict[str, str]
+    db: Database
+    redis_url: str
+    work: Path  # a private directory, removed at the end
+    seed: dict[str, Any]  # what ``seed_demo --json`` printed
+
+    @property
+    def tokens(self) -> dict[str, str]:
+        """Each demo user's personal access token, by username."""
+        return {name: info["token"] for name, info in self.seed["users"].items()}
+
+
+@contextmanager
+def demo_stack(
+    postgres_admin_url: str, redis_url: str, prefix: str, *, keep_db: bool = False
+) -> Iterator[DemoStack]:
+    """Create, migrate and seed a fresh database (Redis DB flushed); drop both at the end."""
+    work = temp_dir(prefix)
+    db = Database(postgres_admin_url)
+    flush_redis(redis_url)
+    db.create()
+    try:
+        env = production_env(db.url, redis_url, work / "data")
+        manage(env, "migrate", "--noinput")
+        seed = json.loads(manage(env, "seed_demo", "--json"))
+        yield DemoStack(env, db, redis_url, work, seed)
+    finally:
+        if not keep_db:
+            db.drop()
+        flush_redis(redis_url)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run_as_child(script: str, env: Mapping[str, str]) -> int:
+    """Run ``script --child`` with this process's arguments, in ``env``; its exit status."""
+    command = [PYTHON, script, "--child", *sys.argv[1:]]
+    return subprocess.run(command, cwd=ROOT, env=dict(env), timeout=900, check=False).returncode
