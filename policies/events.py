@@ -102,12 +102,10 @@ class _Channel:
     connection: Any
     pid: int
     thread: threading.Thread
-    pending: deque[Rows] = field(default_factory=deque)
+    pending: deque[tuple[float, Rows]] = field(default_factory=deque)  # (sent at, rows)
     lock: threading.Lock = field(default_factory=threading.Lock)
     unsent: Rows = field(default_factory=list)  # refused or lost: for the database
     last_sent: float = 0.0
-    seen_oldest: Rows | None = None  # the oldest unconfirmed rows at the last background pass
-    stale_passes: int = 0
 
     def take_unsent(self) -> Rows:
         rows, self.unsent = self.unsent, []
@@ -161,8 +159,8 @@ class DeferredStream:
                 failure = exc
                 self._lost(channel, exc)
             else:
-                channel.pending.append(rows)
                 channel.last_sent = time.monotonic()
+                channel.pending.append((channel.last_sent, rows))
             unsent = channel.take_unsent()
         self._store_quietly(unsent)
         if failure is not None:
@@ -284,14 +282,11 @@ class DeferredStream:
                     self._collect(channel, wait=False)
                 except REDIS_ERRORS as exc:
                     self._lost(channel, exc)
-                oldest = channel.pending[0] if channel.pending else None
-                if oldest is not None and oldest is channel.seen_oldest:
-                    channel.stale_passes += 1
-                    if channel.stale_passes * self.confirm_seconds >= self.reply_timeout:
-                        self._lost(channel, redis.TimeoutError("no reply from Redis"))
-                else:
-                    channel.stale_passes = 0
-                channel.seen_oldest = channel.pending[0] if channel.pending else None
+                # What is left has not arrived: the oldest decides whether Redis still answers.
+                if channel.pending and (
+                    time.monotonic() - channel.pending[0][0] >= self.reply_timeout
+                ):
+                    self._lost(channel, redis.TimeoutError("no reply from Redis"))
             unsent = channel.take_unsent()
             retire = not channel.pending and not channel.thread.is_alive()
         finally:
@@ -314,7 +309,7 @@ class DeferredStream:
                 # An error such as LOADING is returned, not raised, when it was already
                 # buffered: the connection is not usable.
                 raise reply
-            rows = channel.pending.popleft()
+            _, rows = channel.pending.popleft()
             if isinstance(reply, Exception):
                 logger.warning(
                     "Redis refused %s decision events (%s); storing them", len(rows), reply
@@ -331,8 +326,7 @@ class DeferredStream:
             breaker.trip(exc)
         channel.connection.disconnect()
         while channel.pending:
-            channel.unsent.extend(channel.pending.popleft())
-        channel.seen_oldest, channel.stale_passes = None, 0
+            channel.unsent.extend(channel.pending.popleft()[1])
 
     @staticmethod
     def _store_quietly(rows: Rows) -> None:
