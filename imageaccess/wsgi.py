@@ -23,6 +23,8 @@ from django.urls import NoReverseMatch, ResolverMatch, get_resolver, reverse
 from django.utils.functional import cached_property
 from django.utils.module_loading import import_string
 
+from imageaccess.startup import run_startup_checks
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "imageaccess.settings")
 
 # Middleware that only serves browser sessions: token-authenticated endpoints skip it.
@@ -92,6 +94,7 @@ def lean_paths() -> frozenset[str]:
 
 
 django_application = get_wsgi_application()  # sets Django up
+run_startup_checks()
 lean_application = LeanWSGIHandler()
 LEAN_PATHS = lean_paths()
 

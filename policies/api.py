@@ -25,7 +25,12 @@ from imageaccess.parsers import StrictJSONParser
 from orgs.authentication import PersonalAccessTokenAuthentication
 from orgs.models import PersonalAccessToken
 from orgs.tenancy import OrgAPIView
-from policies.decisions import PolicyUnavailable, decide_images, outcome_payload
+from policies.decisions import (
+    PolicyUnavailable,
+    UnknownOrganization,
+    decide_images,
+    outcome_payload,
+)
 from policies.events import RequestContext, record_decisions
 from policies.models import RepositoryException
 from policies.serializers import (
@@ -75,7 +80,7 @@ class DecisionView(APIView):
         request=DecisionRequestSerializer,
         responses={
             200: DecisionResponseSerializer,
-            400: OpenApiResponse(description="Malformed body"),
+            400: OpenApiResponse(description="Malformed body, or an unknown organization"),
             401: OpenApiResponse(description="Missing, bad, expired, revoked or OAT credentials"),
             503: OpenApiResponse(description="Policy unavailable: retry (fail closed)"),
         },
@@ -218,6 +223,8 @@ def _decide(
     """Decide, record the events (one XADD) and return ``(status, body, headers)``."""
     try:
         outcomes = decide_images(images, user_id=user.pk, named_orgs=orgs or None)
+    except UnknownOrganization as exc:
+        return 400, {"error": {"code": "unknown_organization", "message": str(exc)}}, {}
     except PolicyUnavailable as exc:
         body = {"error": {"code": "policy_unavailable", "message": f"{exc}: retry shortly"}}
         return 503, body, {"Retry-After": RETRY_AFTER_SECONDS}

@@ -8,6 +8,6 @@ class PoliciesConfig(AppConfig):
     verbose_name = "Image access"
 
     def ready(self) -> None:
-        from policies import signals
+        from policies import checks, signals  # noqa: F401  (checks register themselves)
 
         signals.connect()

@@ -18,6 +18,19 @@ class PolicyUnavailable(Exception):
     """No fresh policy could be read: enforcers must fail closed and ask the caller to retry."""
 
 
+class UnknownOrganization(ValueError):
+    """An enforcer named an organization that does not exist (a typo must not loosen policy)."""
+
+    def __init__(self, slug: str) -> None:
+        super().__init__(f"unknown organization: {slug}")
+        self.slug = slug
+
+
+def named_org_slugs(names: Sequence[str]) -> list[str]:
+    """Slugs as an enforcer names them: organization slugs are lower case, so ``ACME`` is acme."""
+    return list(dict.fromkeys(name.strip().lower() for name in names))
+
+
 @dataclass(frozen=True, slots=True)
 class ImageOutcome:
     """The answer for one requested image: a decision, or the parser's error."""
@@ -34,14 +47,22 @@ def decide_images(
     named_orgs: Sequence[str] | None = None,
     now: dt.datetime | None = None,
 ) -> list[ImageOutcome]:
-    """Decide each image for the user, under the named organizations if any."""
+    """Decide each image for the user, under the named organizations if any.
+
+    Raises ``UnknownOrganization`` for a named organization that does not exist and
+    ``PolicyUnavailable`` when no fresh policy can be read.
+    """
     now = now or timezone.now()
+    slugs = named_org_slugs(named_orgs or ())
     try:
         catalog = store.catalog()
-        named = store.named_orgs(named_orgs) if named_orgs else None
-        user_orgs = () if named_orgs else store.user_orgs(user_id)
+        named = store.named_orgs(slugs) if slugs else []
+        user_orgs = store.user_orgs(user_id)
     except SnapshotsUnavailable as exc:
         raise PolicyUnavailable("the policy store cannot be read right now") from exc
+    if len(named) < len(slugs):
+        found = {org.slug for org in named}
+        raise UnknownOrganization(next(slug for slug in slugs if slug not in found))
     outcomes: list[ImageOutcome] = []
     for image in images:
         try:

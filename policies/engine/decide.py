@@ -36,8 +36,8 @@ class Decision:
     allowed: bool
     reason: str
     scope: Scope = Scope.GOVERNED
-    org: str | None = None
-    org_id: int | None = None
+    org: str | None = None  # the organization that decided (or whose sign-in rule denied)
+    org_id: int | None = None  # whose log records the decision: only an org of the user's
     policy_version: int | None = None
     would_deny: bool = False
     exception_id: int | None = None
@@ -134,42 +134,45 @@ def decide(
     user_orgs: Sequence[OrgSnapshot],
     catalog: CatalogSnapshot,
     now: dt.datetime,
-    named_orgs: Sequence[OrgSnapshot] | None = None,
+    named_orgs: Sequence[OrgSnapshot] = (),
 ) -> Decision:
     """Decide for a user (``None`` when anonymous) and their organizations.
 
     With ``named_orgs`` (an enforcer's ``allowedOrgs``), the first named organization the
-    user belongs to decides; belonging to none while one of them enforces sign-in is a
-    denial. Without, every organization of the user whose policy is in effect must allow
-    (strictest wins) and a denial names the organization that denied.
+    user belongs to decides. Otherwise every organization of the user must allow (strictest
+    wins) and a denial names the organization that denied; a named organization the user does
+    not belong to never loosens that, and one that enforces sign-in denies the pull.
     """
-    if named_orgs:
-        for org in named_orgs:
-            if org.role_of(user_id) is not None:
-                return decide_for_org(reference, user_id=user_id, org=org, catalog=catalog, now=now)
-        unaffiliated = classify(reference, org_namespaces=frozenset(), catalog=catalog)
-        if unaffiliated.category is Category.OTHER_REGISTRY:
+    for org in named_orgs:
+        if org.role_of(user_id) is not None:
+            return decide_for_org(reference, user_id=user_id, org=org, catalog=catalog, now=now)
+    decision = _strictest(reference, user_id=user_id, user_orgs=user_orgs, catalog=catalog, now=now)
+    if not decision.allowed or decision.scope is Scope.NOT_GOVERNED:
+        return decision
+    for org in named_orgs:
+        if org.enforce_sign_in:
+            # Recorded for none of the named organizations: the user is not one of theirs.
             return Decision(
                 reference,
-                unaffiliated,
-                True,
-                "not a Docker Hub image: not governed",
-                scope=Scope.NOT_GOVERNED,
+                decision.classification,
+                False,
+                sign_in_reason(org.slug),
+                org=org.slug,
+                policy_version=org.policy.version,
+                sign_in_required=True,
             )
-        for org in named_orgs:
-            if org.enforce_sign_in:
-                return Decision(
-                    reference,
-                    unaffiliated,
-                    False,
-                    sign_in_reason(org.slug),
-                    org=org.slug,
-                    org_id=org.id,
-                    policy_version=org.policy.version,
-                    sign_in_required=True,
-                )
-        return Decision(reference, unaffiliated, True, "no organization's policy applies")
+    return decision
 
+
+def _strictest(
+    reference: Reference,
+    *,
+    user_id: int | None,
+    user_orgs: Sequence[OrgSnapshot],
+    catalog: CatalogSnapshot,
+    now: dt.datetime,
+) -> Decision:
+    """Every organization of the user must allow; the first denial (by slug) answers."""
     # Report an organization whose policy is in effect when one allowed, else any.
     in_effect: Decision | None = None
     fallback: Decision | None = None

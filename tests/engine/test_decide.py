@@ -253,7 +253,7 @@ def run(image: str, user: int | None, orgs: list[OrgSnapshot], named=None) -> De
         user_orgs=orgs,
         catalog=CATALOG,
         now=NOW,
-        named_orgs=named,
+        named_orgs=named or (),
     )
 
 
@@ -302,6 +302,98 @@ def test_named_org_enforcing_sign_in_denies_non_members_and_anonymous() -> None:
 def test_named_org_without_sign_in_enforcement_lets_non_members_through() -> None:
     assert run("someuser/x", None, [], named=[ACME]).allowed
     assert run("someuser/x", CHARLIE, [], named=[ACME]).allowed
+
+
+def test_naming_an_org_the_user_is_not_in_never_loosens_their_own_orgs_decision() -> None:
+    # charlie belongs to a strict globex; naming acme (open to non-members) changes nothing.
+    strict_globex = replace(GLOBEX, policy=ON)
+    for named in ([ACME], [replace(ACME, policy=PolicySnapshot(enabled=False))]):
+        decision = run("someuser/x", CHARLIE, [strict_globex], named=named)
+        assert not decision.allowed
+        assert decision.org == "globex"
+        assert decision.reason == "image access denied: community images not allowed"
+
+
+def test_sign_in_denial_by_an_org_the_user_is_not_in_is_recorded_for_no_org() -> None:
+    strict = replace(ACME, enforce_sign_in=True)
+    decision = run("nginx", CHARLIE, [GLOBEX], named=[strict])
+    assert not decision.allowed
+    assert decision.org == "acme"
+    assert decision.org_id is None  # acme's log is not charlie's to write into
+
+
+def test_a_users_own_denial_wins_over_a_named_orgs_sign_in_rule() -> None:
+    strict_globex = replace(GLOBEX, policy=ON)
+    decision = run(
+        "someuser/x", CHARLIE, [strict_globex], named=[replace(ACME, enforce_sign_in=True)]
+    )
+    assert decision.org == "globex"
+    assert decision.org_id == GLOBEX.id
+
+
+# Every spelling a daemon would fetch from Docker Hub, with a tag, a digest or both.
+DIGEST = "sha256:" + "b" * 64
+HUB_SPELLINGS = [
+    f"{host}{port}/someuser/custom-image{suffix}"
+    for host in (
+        "docker.io",
+        "DOCKER.IO",
+        "index.docker.io",
+        "Index.Docker.IO",
+        "registry-1.docker.io",
+        "REGISTRY-1.DOCKER.IO",
+        "Registry-1.Docker.Io",
+        "registry.hub.docker.com",
+        "REGISTRY.HUB.DOCKER.COM",
+    )
+    for port in ("", ":443", ":0443")
+    for suffix in ("", ":v1", f"@{DIGEST}", f":v1@{DIGEST}")
+]
+
+
+@pytest.mark.parametrize("image", HUB_SPELLINGS)
+def test_every_spelling_of_docker_hub_is_governed_as_docker_hub(image: str) -> None:
+    decision = run(image, MIKE, [ACME])
+    assert decision.category is Category.COMMUNITY
+    assert decision.classification.hub_repository == "someuser/custom-image"
+    assert not decision.allowed
+    assert decision.reason == "image access denied: community images not allowed"
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "REGISTRY-1.DOCKER.IO/nginx",
+        "registry-1.docker.io:443/library/nginx:1.27",
+        "Registry.Hub.Docker.Com:443/nginx@" + DIGEST,
+    ],
+)
+def test_single_component_paths_under_any_hub_spelling_are_official(image: str) -> None:
+    decision = run(image, MIKE, [ACME])
+    assert decision.category is Category.OFFICIAL
+    assert decision.classification.hub_repository.startswith("library/")
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "docker.io:5000/someuser/x",  # another port is another server
+        "docker.io:80/someuser/x",
+        "registry-2.docker.io/someuser/x",
+        "docker.io.evil.example/someuser/x",
+        "evil-docker.io/someuser/x",
+        "hub.docker.com/someuser/x",
+    ],
+)
+def test_hosts_that_only_look_like_docker_hub_are_other_registries(image: str) -> None:
+    assert run(image, MIKE, [ACME]).category is Category.OTHER_REGISTRY
+
+
+def test_the_parser_output_stays_dockers_own() -> None:
+    # Classification folds the spelling; the reference reported is what Docker parses.
+    decision = run("REGISTRY-1.DOCKER.IO:443/someuser/custom-image", MIKE, [ACME])
+    assert decision.reference.domain == "REGISTRY-1.DOCKER.IO:443"
+    assert str(decision.reference) == "REGISTRY-1.DOCKER.IO:443/someuser/custom-image:latest"
 
 
 def test_other_registry_is_not_governed_even_when_sign_in_is_enforced() -> None:

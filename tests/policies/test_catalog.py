@@ -113,7 +113,7 @@ def test_classify_shows_category_catalog_and_decision(cast: Cast) -> None:
     ("args", "message"),
     [
         (["nginx", "--user", "ghost"], "no user named 'ghost'"),
-        (["nginx", "--org", "nowhere"], "no organization 'nowhere'"),
+        (["nginx", "--org", "nowhere"], "unknown organization: nowhere"),
         (["UPPER"], "some images are not valid references"),
     ],
 )

@@ -7,8 +7,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from orgs.models import Organization
-from policies.decisions import decide_images
+from policies.decisions import PolicyUnavailable, UnknownOrganization, decide_images
 from policies.engine.classify import hub_path
 from policies.engine.reference import InvalidReference, parse_docker_ref
 from policies.models import PublisherNamespace
@@ -34,10 +33,12 @@ class Command(BaseCommand):
                 raise CommandError(f"no user named {options['user']!r}")
             user_id = user.pk
         named = [options["org"]] if options["org"] else None
-        if named and not Organization.objects.filter(slug=options["org"]).exists():
-            raise CommandError(f"no organization {options['org']!r}")
+        try:
+            outcomes = decide_images(options["images"], user_id=user_id, named_orgs=named)
+        except (UnknownOrganization, PolicyUnavailable) as exc:
+            raise CommandError(str(exc)) from None
         failed = False
-        for outcome in decide_images(options["images"], user_id=user_id, named_orgs=named):
+        for outcome in outcomes:
             self.stdout.write(outcome.image)
             if outcome.decision is None:
                 failed = True
