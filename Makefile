@@ -43,7 +43,9 @@ typecheck: install-test
 
 ## The production server: production settings come from the environment. granian (WSGI), one
 ## worker per core (WEB_CONCURRENCY), one blocking thread each: chosen by measurement, see
-## docs/benchmarks.md. GRANIAN_* variables tune it further (GRANIAN_ACCESS_LOG=1: access log).
+## docs/benchmarks.md. GRANIAN_* variables tune it further: GRANIAN_LOG_ACCESS_ENABLED=1 turns
+## the access log on (GRANIAN_LOG_ACCESS_FMT sets its line format); its lines go through the
+## app's logging, which masks credentials (tokens, passwords, invitation and reset keys).
 serve: install
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-0} $(BIN)/python manage.py collectstatic --noinput -v0
 	bind='$(BIND)'; host=$${bind%:*}; host=$${host#[}; host=$${host%]}; \

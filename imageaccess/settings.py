@@ -290,6 +290,12 @@ if not DEBUG:
     if env.boolean("IMAGEACCESS_BEHIND_PROXY", False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# Every record is redacted when it is made (imageaccess.logging.configure), and every logger
+# a server writes to ends at the one redacting handler: the loggers that Django, Celery,
+# granian and gunicorn give handlers of their own are emptied and propagate to the root.
+# Access logs (granian.access, gunicorn.access, django.server) log at INFO whenever the
+# server's own switch turns them on (`GRANIAN_LOG_ACCESS_ENABLED=1` for `make serve`).
+LOGGING_CONFIG = "imageaccess.logging.configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -298,4 +304,18 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "filters": ["redact_tokens"]},
     },
     "root": {"handlers": ["console"], "level": env.string("IMAGEACCESS_LOG_LEVEL", "INFO")},
+    "loggers": {
+        name: {"handlers": [], "propagate": True, **({"level": "INFO"} if access else {})}
+        for name, access in (
+            ("django", False),
+            ("django.request", False),
+            ("django.security", False),
+            ("django.server", True),
+            ("celery", False),
+            ("granian.access", True),
+            ("_granian", True),
+            ("gunicorn.access", True),
+            ("gunicorn.error", False),
+        )
+    },
 }
