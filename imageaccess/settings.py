@@ -215,6 +215,10 @@ def _failed_auth_limit(value: str) -> tuple[int, int]:
 # Failed token authentications per client address and per username (API and /v2/token).
 FAILED_AUTH_LIMIT = _failed_auth_limit(env.string("IMAGEACCESS_FAILED_AUTH_LIMIT", "20/60"))
 
+# Reverse proxies in front of the app whose X-Forwarded-For entries are trusted, counted from
+# the right (imageaccess/client_address.py); 0: the client address is REMOTE_ADDR.
+TRUSTED_PROXY_COUNT = env.integer("IMAGEACCESS_BEHIND_PROXY", 0, minimum=0)
+
 # --- Registry token service (/v2/token) -----------------------------------------------------
 REGISTRY_KEY_FILE = Path(
     env.string("IMAGEACCESS_REGISTRY_KEY_FILE", str(DATA_DIR / "registry" / "token.key"))
@@ -287,7 +291,7 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env.integer("IMAGEACCESS_HSTS_SECONDS", 31536000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
-    if env.boolean("IMAGEACCESS_BEHIND_PROXY", False):
+    if TRUSTED_PROXY_COUNT:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # Every record is redacted when it is made (imageaccess.logging.configure), and every logger

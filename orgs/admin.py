@@ -1,6 +1,7 @@
 """Django admin for platform staff."""
 
 from django.contrib import admin
+from django.http import HttpRequest
 
 from orgs.models import (
     ActivityLog,
@@ -9,6 +10,7 @@ from orgs.models import (
     Namespace,
     Organization,
     PersonalAccessToken,
+    RegistryRefreshToken,
     Team,
 )
 
@@ -49,6 +51,25 @@ class PersonalAccessTokenAdmin(admin.ModelAdmin):
     list_display = ("name", "user", "scope", "display", "created_at", "expires_at", "revoked_at")
     readonly_fields = ("token_hash", "pepper_id", "last_chars", "last_used_at")
     list_filter = ("scope",)
+
+
+@admin.register(RegistryRefreshToken)
+class RegistryRefreshTokenAdmin(admin.ModelAdmin):
+    """Refresh tokens the registry token service issued: staff can see and delete, not forge."""
+
+    list_display = ("access_token", "user", "created_at", "expires_at", "revoked_at")
+    readonly_fields = (
+        "user",
+        "access_token",
+        "token_hash",
+        "pepper_id",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
 
 @admin.register(ActivityLog)

@@ -11,9 +11,10 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 
+from imageaccess.client_address import client_address
 from imageaccess.errors import APIError
 from orgs.models import PersonalAccessToken
-from orgs.ratelimit import RateLimited, failed_token_auth
+from orgs.ratelimit import RateLimited, count_failure, limit_failures
 from orgs.tokens import GENERIC_FAILURE, TokenError, authenticate_token
 
 
@@ -48,18 +49,32 @@ def credentials_from_header(header: bytes) -> tuple[str | None, str] | None:
 
 
 class PersonalAccessTokenAuthentication(BaseAuthentication):
-    """Authenticate API calls by PAT; sets ``request.auth`` to the token row."""
+    """Authenticate API calls by PAT; sets ``request.auth`` to the token row.
+
+    Failures are limited per client address, username and token (``orgs.ratelimit``); a
+    valid token is accepted even when its address or username is over that limit.
+    """
 
     def authenticate(self, request: Request) -> tuple[User, PersonalAccessToken] | None:
-        address = request.META.get("REMOTE_ADDR")
-        username: str | None = None
         try:
             credentials = credentials_from_header(get_authorization_header(request))
-            if credentials is None:
-                return None
-            username, secret = credentials
-            failed_token_auth.check(address, username)
-            token = authenticate_token(secret, username=username)
+        except TokenError as exc:
+            try:
+                count_failure(address=client_address(request))
+            except RateLimited as limited:
+                raise exceptions.Throttled(wait=limited.retry_after) from None
+            raise exceptions.AuthenticationFailed(exc.message, code=exc.code) from None
+        if credentials is None:
+            return None
+        username, secret = credentials
+        try:
+            token = limit_failures(
+                lambda: authenticate_token(secret, username=username),
+                address=lambda: client_address(request),
+                username=username,
+                secret=secret,
+                failures=(TokenError,),
+            )
         except RateLimited as exc:
             raise exceptions.Throttled(wait=exc.retry_after) from None
         except DatabaseError:
@@ -70,10 +85,6 @@ class PersonalAccessTokenAuthentication(BaseAuthentication):
                 status_code=503,
             ) from None
         except TokenError as exc:
-            try:
-                failed_token_auth.fail(address, username)
-            except RateLimited as limited:
-                raise exceptions.Throttled(wait=limited.retry_after) from None
             raise exceptions.AuthenticationFailed(exc.message, code=exc.code) from None
         return token.user, token
 

@@ -248,6 +248,32 @@ class PersonalAccessToken(models.Model):
         return SCOPE_RANK[self.scope] >= SCOPE_RANK[scope]
 
 
+class RegistryRefreshToken(models.Model):
+    """A refresh token the registry token service issued (``docker login`` keeps it).
+
+    It stands for the personal access token that obtained it: only a keyed hash is stored, it
+    expires, and it is honoured only while that token and its user are active.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="registry_refresh_tokens"
+    )
+    access_token = models.ForeignKey(
+        PersonalAccessToken, on_delete=models.CASCADE, related_name="refresh_tokens"
+    )
+    token_hash = models.CharField(max_length=64, unique=True)
+    pepper_id = models.CharField(max_length=32)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering: ClassVar = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"registry refresh token of {self.access_token}"
+
+
 class ActivityLog(models.Model):
     """One change to tenant data: who did what to which object, before and after."""
 

@@ -22,7 +22,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from orgs.models import PersonalAccessToken, TokenScope
+from orgs.models import PersonalAccessToken, RegistryRefreshToken, TokenScope
 
 logger = logging.getLogger(__name__)
 _SECRET_BYTES = 24  # 32 url-safe characters, above Docker's 27
@@ -34,6 +34,7 @@ class TokenPrefix(enum.StrEnum):
 
     PERSONAL = "dckr_pat_"
     ORGANIZATION = "dckr_oat_"
+    REGISTRY_REFRESH = "dckr_rt_"
 
 
 class TokenError(Exception):
@@ -47,6 +48,12 @@ class TokenError(Exception):
 
 GENERIC_FAILURE = "invalid username or access token"
 OAT_REFUSED = "organization access tokens are not supported: use a personal access token"
+REFRESH_INVALID = "invalid or expired refresh token"
+REFRESH_ORPHANED = "the access token behind this refresh token is no longer valid"
+_REFRESH_SECRET_BYTES = 32
+# A client that logs in again and again (CI) keeps this many refresh tokens per access token;
+# older ones are dropped, so the table cannot grow without bound.
+MAX_REFRESH_TOKENS_PER_ACCESS_TOKEN = 20
 
 
 def peppers() -> list[tuple[str, bytes]]:
@@ -133,6 +140,9 @@ def revoke_token(*, token: PersonalAccessToken, actor: User) -> None:
     with transaction.atomic():
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+        RegistryRefreshToken.objects.filter(access_token=token, revoked_at__isnull=True).update(
+            revoked_at=token.revoked_at
+        )
         token_cache.drop(token.pk)
         log_action(
             actor=actor,
@@ -266,3 +276,65 @@ def touch_last_used(token: PersonalAccessToken, now: dt.datetime) -> None:
 def _unused_since(cutoff: dt.datetime) -> Q:
     """Rows never used, or last used before ``cutoff``."""
     return Q(last_used_at__isnull=True) | Q(last_used_at__lt=cutoff)
+
+
+def mint_refresh_token(*, access_token: PersonalAccessToken) -> str:
+    """Issue a registry refresh token standing for ``access_token``; returns the plaintext.
+
+    It expires after ``REGISTRY_REFRESH_TTL`` seconds, never after the access token itself.
+    Expired refresh tokens of the same access token are removed, and only the newest
+    ``MAX_REFRESH_TOKENS_PER_ACCESS_TOKEN`` are kept.
+    """
+    plaintext = TokenPrefix.REGISTRY_REFRESH + secrets.token_urlsafe(_REFRESH_SECRET_BYTES)
+    pepper_id, pepper = peppers()[0]
+    now = timezone.now()
+    expires_at = now + dt.timedelta(seconds=settings.REGISTRY_REFRESH_TTL)
+    if access_token.expires_at is not None:
+        expires_at = min(expires_at, access_token.expires_at)
+    siblings = RegistryRefreshToken.objects.filter(access_token=access_token)
+    with transaction.atomic():
+        siblings.filter(Q(expires_at__lte=now) | Q(revoked_at__isnull=False)).delete()
+        RegistryRefreshToken.objects.create(
+            user_id=access_token.user_id,
+            access_token=access_token,
+            token_hash=hash_token(plaintext, pepper),
+            pepper_id=pepper_id,
+            created_at=now,
+            expires_at=expires_at,
+        )
+        surplus = siblings.order_by("-created_at", "-id").values_list("pk", flat=True)[
+            MAX_REFRESH_TOKENS_PER_ACCESS_TOKEN:
+        ]
+        RegistryRefreshToken.objects.filter(pk__in=list(surplus)).delete()
+    return plaintext
+
+
+def authenticate_refresh_token(plaintext: str) -> PersonalAccessToken:
+    """The active access token a refresh token stands for, or ``TokenError`` saying why not.
+
+    Anything that is not one of our refresh tokens (a signed value, another kind of token)
+    gets the same answer as an unknown or expired one.
+    """
+    if not plaintext.startswith(TokenPrefix.REGISTRY_REFRESH) or len(plaintext) > 200:
+        raise TokenError(REFRESH_INVALID, code="invalid_refresh_token")
+    hashes = [hash_token(plaintext, pepper) for _, pepper in peppers()]
+    row = (
+        RegistryRefreshToken.objects.select_related("access_token__user")
+        .filter(token_hash__in=hashes)
+        .first()
+    )
+    if row is None or not any(hmac.compare_digest(row.token_hash, h) for h in hashes):
+        raise TokenError(REFRESH_INVALID, code="invalid_refresh_token")
+    now = timezone.now()
+    if row.revoked_at is not None or row.expires_at <= now:
+        raise TokenError(REFRESH_INVALID, code="invalid_refresh_token")
+    token = row.access_token
+    if (
+        token.user_id != row.user_id
+        or not token.user.is_active
+        or token.revoked_at is not None
+        or token.is_expired(now)
+    ):
+        raise TokenError(REFRESH_ORPHANED, code="invalid_refresh_token")
+    touch_last_used(token, now)
+    return token

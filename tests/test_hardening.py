@@ -27,9 +27,10 @@ def test_failed_token_authentication_is_rate_limited_per_address(
     assert limited.status_code == HTTPStatus.TOO_MANY_REQUESTS
     assert int(limited["Retry-After"]) >= 1
     assert limited.json()["error"]["code"] == "throttled"
-    # Even the right token is refused from that address while the block lasts.
+    # The right token is still accepted from that address: one caller's failures never
+    # lock out another's valid credential (tests/orgs/test_failure_limits.py).
     good = bearer(APIClient(), tokens["mike"]).get("/api/v1/me")
-    assert good.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert good.status_code == HTTPStatus.OK
 
 
 def test_successful_calls_do_not_count_against_the_limit(

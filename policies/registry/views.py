@@ -1,8 +1,11 @@
 """``/v2/token``: the Docker Registry v2 token service, deciding pulls with the engine.
 
 A stock registry configured with ``auth: token`` sends every client here. Credentials are a
-username and personal access token (Basic, or the OAuth2 password form BuildKit posts);
-anonymous callers are decided as such. Only ``pull`` is ever granted. A denial is a 401 with a
+username and personal access token (Basic, or the OAuth2 password form BuildKit posts) or a
+refresh token this service issued (``docker login`` keeps one as its identity token);
+anonymous callers are decided as such. Failed credentials are limited like the decision API's
+(``orgs.ratelimit``: 429 with ``Retry-After``; a valid credential is never refused because of
+others' failures). Only ``pull`` is ever granted. A denial is a 401 with a
 ``DENIED`` error whose message the client prints (``IMAGEACCESS_REGISTRY_DENIAL=empty_grant``
 switches to the specification's empty grant instead).
 """
@@ -11,20 +14,28 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from django.conf import settings
-from django.core import signing
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from imageaccess.client_address import client_address
 from orgs.models import PersonalAccessToken
-from orgs.tokens import GENERIC_FAILURE, TokenError, authenticate_token
-from policies.decisions import PolicyUnavailable, decide_images
+from orgs.ratelimit import RateLimited, count_failure, limit_failures
+from orgs.tokens import (
+    GENERIC_FAILURE,
+    TokenError,
+    authenticate_refresh_token,
+    authenticate_token,
+    mint_refresh_token,
+)
+from policies.decisions import PolicyUnavailable, UnknownOrganization, decide_images
 from policies.engine.reference import InvalidReference, parse_normalized_named
 from policies.events import RequestContext, record_decisions
 from policies.registry.jwt_tokens import (
@@ -36,7 +47,7 @@ from policies.registry.jwt_tokens import (
 )
 from policies.registry.signing import signing_key
 
-_REFRESH_SALT = "imageaccess.registry.refresh"
+logger = logging.getLogger(__name__)
 
 
 class TokenRequestError(Exception):
@@ -86,57 +97,83 @@ def _basic_credentials(request: HttpRequest) -> tuple[str, str] | None:
             base64.b64decode(value.strip(), validate=True).decode().partition(":")
         )
     except (binascii.Error, UnicodeDecodeError):
+        _count_malformed(request)
         raise TokenRequestError(401, "UNAUTHORIZED", "malformed Basic credentials") from None
     if not sep:
+        _count_malformed(request)
         raise TokenRequestError(401, "UNAUTHORIZED", GENERIC_FAILURE)
     return username, secret
 
 
-def _authenticate(username: str, secret: str) -> Caller:
+def _count_malformed(request: HttpRequest) -> None:
+    """A malformed header is a failure of the address; it may push it over the limit."""
+    count_failure(address=client_address(request))
+
+
+def _limited(request: HttpRequest, verify: Any, *, username: str | None, secret: str) -> Caller:
+    """Check one credential under the failure limit; a refusal becomes the registry's 401."""
     try:
-        return Caller(authenticate_token(secret, username=username))
+        token: PersonalAccessToken = limit_failures(
+            verify,
+            address=lambda: client_address(request),
+            username=username,
+            secret=secret,
+            failures=(TokenError,),
+        )
     except TokenError as exc:
         raise TokenRequestError(401, "UNAUTHORIZED", exc.message) from None
     except DatabaseError:
         raise PolicyUnavailable("credentials cannot be checked right now") from None
-
-
-def _refresh_caller(refresh_token: str) -> Caller:
-    try:
-        token_id = signing.loads(
-            refresh_token, salt=_REFRESH_SALT, max_age=settings.REGISTRY_REFRESH_TTL
-        )
-    except signing.BadSignature:
-        raise TokenRequestError(401, "UNAUTHORIZED", "invalid or expired refresh token") from None
-    try:
-        token = (
-            PersonalAccessToken.objects.active().select_related("user").filter(pk=token_id).first()
-        )
-    except DatabaseError:
-        raise PolicyUnavailable("credentials cannot be checked right now") from None
-    if token is None or not token.user.is_active:
-        raise TokenRequestError(
-            401, "UNAUTHORIZED", "the access token behind this refresh token is no longer valid"
-        )
     return Caller(token)
+
+
+def _authenticate(
+    request: HttpRequest, username: str, secret: str, *, account: str | None = None
+) -> Caller:
+    def verify() -> PersonalAccessToken:
+        token = authenticate_token(secret, username=username)
+        # docker login names the account again; a mismatch is a failed credential too.
+        if account and account.lower() != token.user.get_username().lower():
+            raise TokenError(GENERIC_FAILURE, code="invalid_credentials")
+        return token
+
+    return _limited(request, verify, username=username, secret=secret)
+
+
+def _refresh_caller(request: HttpRequest, refresh_token: str) -> Caller:
+    return _limited(
+        request,
+        lambda: authenticate_refresh_token(refresh_token),
+        username=None,
+        secret=refresh_token,
+    )
 
 
 def _caller(request: HttpRequest, params: dict[str, str]) -> Caller:
     if request.method == "POST":
         grant = params.get("grant_type", "")
         if grant == "password":
-            return _authenticate(params.get("username", ""), params.get("password", ""))
+            username, password = params.get("username", ""), params.get("password", "")
+            return _authenticate(request, username, password)
         if grant == "refresh_token":
-            return _refresh_caller(params.get("refresh_token", ""))
+            return _refresh_caller(request, params.get("refresh_token", ""))
         raise TokenRequestError(400, "UNSUPPORTED", "grant_type must be password or refresh_token")
     credentials = _basic_credentials(request)
     if credentials is None:
         return Caller()
-    caller = _authenticate(*credentials)
-    account = params.get("account")
-    if account and account.lower() != caller.username.lower():
-        raise TokenRequestError(401, "UNAUTHORIZED", GENERIC_FAILURE)
-    return caller
+    return _authenticate(request, *credentials, account=params.get("account"))
+
+
+def _wants_refresh_token(request: HttpRequest, params: dict[str, str]) -> bool:
+    """Whether the client asked for offline access, the only case a refresh token is issued.
+
+    ``docker login`` sends ``offline_token=true`` (GET); the OAuth2 password form asks with
+    ``access_type=offline``. BuildKit's posts do not ask and would not use one, and a refresh
+    grant keeps the refresh token it presented (the daemon stores it once, at login).
+    """
+    if request.method == "POST":
+        return params.get("grant_type") == "password" and params.get("access_type") == "offline"
+    return params.get("offline_token") == "true"
 
 
 def _check_service(service: str) -> None:
@@ -175,8 +212,23 @@ def token(request: HttpRequest) -> HttpResponse:
         return _grant(request, caller, scopes, params)
     except TokenRequestError as exc:
         return _error(exc.status, exc.code, exc.message)
+    except RateLimited as exc:
+        return _error(
+            429,
+            "TOOMANYREQUESTS",
+            f"too many failed authentications: retry in {exc.retry_after} seconds",
+            **{"Retry-After": str(exc.retry_after)},
+        )
     except ScopeError as exc:
         return _error(400, "UNSUPPORTED", str(exc))
+    except UnknownOrganization as exc:
+        # Start-up refuses such a name; should one still reach a request, grant nothing.
+        logger.error("IMAGEACCESS_REGISTRY_ORGS: %s", exc)
+        return _error(
+            503,
+            "UNAVAILABLE",
+            f"the token service is misconfigured ({exc}): ask an administrator",
+        )
     except PolicyUnavailable:
         return _error(
             503,
@@ -207,7 +259,7 @@ def _grant(
                 user_id=caller.user_id,
                 username=caller.username,
                 token_id=caller.token.pk if caller.token else None,
-                client_address=request.META.get("REMOTE_ADDR") or None,
+                client_address=client_address(request),
                 user_agent=request.META.get("HTTP_USER_AGENT", ""),
             ),
         )
@@ -229,8 +281,9 @@ def _grant(
         access=access,
         ttl=settings.REGISTRY_TOKEN_TTL,
     )
-    if caller.token is not None and (
-        params.get("offline_token") == "true" or request.method == "POST"
-    ):
-        body["refresh_token"] = signing.dumps(caller.token.pk, salt=_REFRESH_SALT)
+    if caller.token is not None and _wants_refresh_token(request, params):
+        try:
+            body["refresh_token"] = mint_refresh_token(access_token=caller.token)
+        except DatabaseError:
+            raise PolicyUnavailable("a refresh token cannot be stored right now") from None
     return _json(body)

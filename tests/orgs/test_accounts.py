@@ -125,3 +125,56 @@ def test_org_switcher_only_switches_to_my_organizations(cast: Cast, client: Clie
     client.force_login(cast.mike)
     assert client.get("/orgs/?switch=acme")["Location"] == "/orgs/acme/"
     assert client.get("/orgs/?switch=globex").status_code == HTTPStatus.OK
+
+
+def _sign_in(client: Client, login: str, password: str, **extra: str) -> bytes:
+    return client.post("/accounts/login/", {"login": login, "password": password}, **extra).content
+
+
+def test_failed_sign_ins_share_one_budget_per_account_whatever_the_spelling(
+    cast: Cast, client: Client
+) -> None:
+    # erin by username, by email and in capitals is one account with one budget (5 per 5 min).
+    spellings = ["erin", "erin@example.com", "ERIN@EXAMPLE.COM", "Erin", "Erin@Example.com"]
+    pages = [_sign_in(client, login, "wrong") for login in spellings]
+    assert all(b"Too many failed login attempts" not in page for page in pages)
+    for login in ("ERIN", "erin@EXAMPLE.com", "erin"):
+        assert b"Too many failed login attempts" in _sign_in(client, login, "wrong"), login
+    # Another account is not affected.
+    response = client.post("/accounts/login/", {"login": "mike", "password": PASSWORD})
+    assert response.status_code == HTTPStatus.FOUND
+
+
+def test_sign_in_budget_by_email_is_cleared_for_the_account_by_a_password_reset(
+    cast: Cast, client: Client
+) -> None:
+    from allauth.account.adapter import get_adapter
+    from django.test import RequestFactory
+
+    for login in ("erin", "erin@example.com", "ERIN", "erin@example.com", "Erin"):
+        _sign_in(client, login, "wrong")
+    assert b"Too many failed login attempts" in _sign_in(client, "erin", "wrong")
+    # allauth clears the account's failures after a password reset, keyed by its email.
+    request = RequestFactory().post("/accounts/password/reset/key/")
+    get_adapter(request)._delete_login_attempts_cached_email(request, email="erin@example.com")
+    response = client.post("/accounts/login/", {"login": "erin", "password": PASSWORD})
+    assert response.status_code == HTTPStatus.FOUND
+
+
+def test_sign_in_address_limit_counts_the_client_behind_a_trusted_proxy(
+    cast: Cast, client: Client, settings
+) -> None:
+    settings.TRUSTED_PROXY_COUNT = 1
+    settings.ACCOUNT_RATE_LIMITS = {"login_failed": "3/m/ip,50/5m/key"}
+    proxy = {"REMOTE_ADDR": "10.0.0.2"}
+    attacker = {**proxy, "HTTP_X_FORWARDED_FOR": "203.0.113.7"}
+    for login in ("a1", "a2", "a3"):
+        _sign_in(client, login, "wrong", **attacker)
+    assert b"Too many failed login attempts" in _sign_in(client, "a4", "wrong", **attacker)
+    # Spoofing the leftmost entry does not give the attacker a new address.
+    spoofed = {**proxy, "HTTP_X_FORWARDED_FOR": "192.0.2.1, 203.0.113.7"}
+    assert b"Too many failed login attempts" in _sign_in(client, "a5", "wrong", **spoofed)
+    # Everyone else behind the same proxy signs in.
+    bystander = {**proxy, "HTTP_X_FORWARDED_FOR": "203.0.113.8"}
+    response = client.post("/accounts/login/", {"login": "mike", "password": PASSWORD}, **bystander)
+    assert response.status_code == HTTPStatus.FOUND

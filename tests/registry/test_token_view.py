@@ -176,6 +176,7 @@ def test_buildkit_post_password_grant_works(
             "scope": "repository:library/nginx:pull",
             "service": SERVICE,
             "client_id": "buildkit-client",
+            "access_type": "offline",
         },
     )
     assert claims(response)["access"][0]["name"] == "library/nginx"
@@ -201,6 +202,7 @@ def test_refresh_token_dies_with_its_access_token(cast: Cast, client: Client) ->
             "username": "mike",
             "password": minted.plaintext,
             "service": SERVICE,
+            "access_type": "offline",
         },
     )
     refresh = response.json()["refresh_token"]
