@@ -1,5 +1,11 @@
-"""Root URL configuration."""
+"""Root URL configuration.
 
+Signing in happens in one place, allauth's sign-in (``/accounts/login/``), which asks for
+the second factor of users who have one and limits failed attempts. The Django admin's own
+password form is not served: its login page sends to allauth's and comes back.
+"""
+
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 from django.views.generic import RedirectView
@@ -7,6 +13,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from imageaccess import views
 from orgs.api import MeView
+
+admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
 
 api_v1: list[URLPattern | URLResolver] = [
     path("me", MeView.as_view(), name="api-me"),
