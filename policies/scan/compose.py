@@ -1,37 +1,58 @@
-"""Find every image a Compose project pulls, interpolating exactly as Compose does.
+"""Find every image a Compose project pulls, reading the project as ``docker compose config``.
 
-What counts as a pull:
+A project is one or more Compose files merged in order (``docker compose -f a -f b``), each
+YAML document of a file in turn, with compose-go's rules: mappings merge key by key,
+sequences append, ``build: DIR`` is ``build: {context: DIR}``, ``build.args``,
+``build.additional_contexts`` and ``build.labels`` merge per key (list or mapping form, a
+later file wins), ``!reset`` removes and ``!override`` replaces what earlier files set.
+``include`` imports other projects (their own directory and ``.env``; the including file's
+definitions win over imported ones), ``extends`` merges a base service from the same file or
+another one, YAML anchors and merge keys work as in YAML. Relative build contexts resolve
+against the project directory (the first file's), those of an extended or included file
+against that file's directory.
 
-* ``services.<name>.image`` (kind ``compose``), line of the ``image:`` value;
-* for a service with ``build`` and no ``image``: every image its Dockerfile pulls, scanned by
-  :func:`policies.scan.dockerfile.scan_dockerfile` with the service's ``build.args`` (a
-  ``dockerfile_inline`` is scanned too, with lines counted in the Compose file);
-* ``build.additional_contexts`` given as ``docker-image://IMAGE`` (kind ``compose``).
+What counts as a pull, for **every** service (profiles included, see below):
+
+* ``image`` (kind ``compose``), unless the service also has a ``build`` and
+  ``pull_policy: build`` (then ``image`` only names what is built; by default Compose tries
+  to pull it first and builds when the pull fails, so it is a pull);
+* everything the service's ``build`` pulls: its Dockerfile (``dockerfile``, the lower-case
+  ``dockerfile`` fallback BuildKit accepts, or ``dockerfile_inline`` with lines counted in
+  the Compose file), scanned with the service's ``build.args`` once per platform
+  (``platform``, ``build.platforms``, ``x-bake.platforms``); every stage, whatever
+  ``build.target`` says, because any stage can be built;
+* ``build.additional_contexts`` (and ``x-bake.contexts``) given as ``docker-image://IMAGE``
+  (kind ``compose``), and registry ``build.cache_from`` (and ``x-bake.cache-from``) entries
+  (kind ``cache-from``).
+
+A build whose context is remote (a git or HTTP URL) without a ``dockerfile_inline`` cannot be
+read and is an error, as are remote ``include`` and ``extends`` files.
 
 Interpolation is a port of compose-go's ``template`` package (``$VAR``, ``${VAR}``,
 ``${VAR:-d}``, ``${VAR-d}``, ``${VAR:?msg}``, ``${VAR?msg}``, ``${VAR:+alt}``, ``${VAR+alt}``,
-``$$`` and nested defaults) applied to every string value of the file, so a required
-variable missing anywhere is reported as Compose would fail on it. Variables come from, in
-increasing priority: the explicit env files (later wins) -- or, when none is given, the
-``.env`` file beside the Compose file -- then the process environment. Dotenv files follow
-compose-go's parser (comments, ``export``, single/double quotes, escapes, ``${...}``).
+``$$`` and nested defaults) applied to every string value, so a required variable missing
+anywhere is reported as Compose would fail on it. Variables come from, in increasing
+priority: the explicit env files (later wins) -- or, when none is given, the ``.env`` files
+of the directory Compose runs in and of the project directory (the first found wins) --
+then the process environment. Dotenv files follow compose-go's parser.
 
-``extends`` is followed within the same file and into other files (``extends.file``);
-``include`` entries are scanned as separate projects. By default every service is scanned;
-``profiles`` restricts the scan to services without profiles plus those in the given
-profiles (``*`` selects all). Never raises for any input: problems become :class:`ScanError`.
+By default every service is scanned, including those whose profiles nobody activates
+(``docker compose run SERVICE`` and ``--profile`` start them); ``profiles`` restricts the
+scan to services without profiles plus those in the given profiles (``*`` selects all).
+Never raises for any input: problems become :class:`ScanError`.
 """
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 
 import yaml
 
 from policies.scan.dockerfile import (
+    ImageKind,
     ImageUse,
     ScanError,
     ScanResult,
@@ -45,6 +66,7 @@ __all__ = [
     "load_compose_env",
     "parse_dotenv",
     "scan_compose",
+    "scan_compose_project",
     "substitute",
 ]
 
@@ -313,23 +335,40 @@ def parse_dotenv(text: str, lookup: Lookup | None = None) -> dict[str, str]:
     return out
 
 
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "t", "true", "y", "yes", "on")
+
+
 def load_compose_env(
     compose_path: str,
     env_files: Sequence[str] | None,
     environ: Mapping[str, str],
+    *,
+    dotenv_dirs: Sequence[str] | None = None,
 ) -> tuple[dict[str, str], list[ScanError]]:
     """The variables Compose interpolates with, and errors reading the env files.
 
-    Explicit ``env_files`` replace the default ``.env`` beside ``compose_path`` (as
-    ``docker compose --env-file`` does); the process ``environ`` always wins.
+    Explicit ``env_files`` replace the default ``.env`` files (as ``docker compose
+    --env-file`` does; a later file wins). Without them, Compose reads ``.env`` from the
+    working directory and then from the project directory, the first one found winning:
+    ``dotenv_dirs`` lists those directories (default: the directory of ``compose_path``).
+    ``COMPOSE_DISABLE_ENV_FILE`` in ``environ`` turns the default off. The process
+    ``environ`` always wins.
     """
     errors: list[ScanError] = []
     env: dict[str, str] = {}
-    files = list(env_files or [])
-    if not files:
-        default = os.path.join(os.path.dirname(compose_path) or ".", ".env")
-        if os.path.isfile(default):
-            files = [default]
+    explicit = list(env_files or [])
+    if explicit:
+        files, later_wins = explicit, True
+    else:
+        later_wins = False
+        files = []
+        if not _truthy(environ.get("COMPOSE_DISABLE_ENV_FILE")):
+            dirs = list(dotenv_dirs) if dotenv_dirs else [os.path.dirname(compose_path) or "."]
+            for directory in dict.fromkeys(os.path.normpath(d) for d in dirs):
+                default = os.path.join(directory, ".env")
+                if os.path.isfile(default):
+                    files.append(default)
     for env_file in files:
         try:
             with open(env_file, encoding="utf-8", errors="replace") as handle:
@@ -343,9 +382,15 @@ def load_compose_env(
             return found if found is not None else environ.get(name)
 
         try:
-            env.update(parse_dotenv(text, lookup))
+            values = parse_dotenv(text, lookup)
         except DotenvError as exc:
             errors.append(ScanError(env_file, exc.line, exc.message))
+            continue
+        if later_wins:
+            env.update(values)
+        else:
+            for key, value in values.items():
+                env.setdefault(key, value)
     env.update(environ)
     return env, errors
 
@@ -358,30 +403,78 @@ _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _NULL_TAG = "tag:yaml.org,2002:null"
 _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+# compose-go's own tags: `!reset` drops what earlier files set, `!override` replaces it
+# instead of merging into it.
+_RESET_TAG = "!reset"
+_OVERRIDE_TAG = "!override"
 
 
 class _Str(str):
-    """A YAML string value that remembers its 1-based line and interpolation failure."""
+    """A YAML string value that remembers its file, 1-based line and interpolation failure."""
 
+    file: str
     line: int
-    failed: bool
+    failed: bool = False
+    override: bool = False
 
 
 class _Map(dict[str, object]):
-    """A YAML mapping remembering its own line and the line of each key."""
+    """A YAML mapping remembering its file, its line and where each key was written."""
 
+    file: str
     line: int
-    key_lines: dict[str, int]
+    key_at: dict[str, tuple[str, int]]
+    override: bool = False
 
 
 class _Seq(list[object]):
-    """A YAML sequence remembering its line."""
+    """A YAML sequence remembering its file and line."""
 
+    file: str
     line: int
+    override: bool = False
+
+
+class _Reset:
+    """A value tagged ``!reset``: the key is removed from what earlier files defined."""
+
+    __slots__ = ("file", "line")
+
+    def __init__(self, file: str, line: int) -> None:
+        self.file = file
+        self.line = line
 
 
 class _Fail(Exception):
     """Stops loading one file; the error has already been recorded."""
+
+
+def _new_map(file: str, line: int) -> _Map:
+    out = _Map()
+    out.file = file
+    out.line = line
+    out.key_at = {}
+    return out
+
+
+def _copy_map(source: _Map) -> _Map:
+    out = _Map(source)
+    out.file = source.file
+    out.line = source.line
+    out.key_at = dict(source.key_at)
+    return out
+
+
+def _located(value: str, origin: _Str) -> _Str:
+    out = _Str(value)
+    out.file = origin.file
+    out.line = origin.line
+    out.failed = origin.failed
+    return out
+
+
+def _absent(value: object) -> bool:
+    return value is None or isinstance(value, _Reset)
 
 
 class _Converter:
@@ -389,7 +482,6 @@ class _Converter:
 
     def __init__(self, path: str, env: Mapping[str, str], errors: list[ScanError]) -> None:
         self.path = path
-        self.env = env
         self.errors = errors
         self.memo: dict[int, object] = {}
         self.active: set[int] = set()
@@ -406,14 +498,20 @@ class _Converter:
             raise _Fail
         self.active.add(key)
         try:
-            if isinstance(node, yaml.MappingNode):
-                value: object = self._mapping(node, where)
+            value: object
+            if node.tag == _RESET_TAG:
+                value = _Reset(self.path, node.start_mark.line + 1)
+            elif isinstance(node, yaml.MappingNode):
+                value = self._mapping(node, where)
             elif isinstance(node, yaml.SequenceNode):
                 seq = _Seq(self.convert(item, f"{where}[{i}]") for i, item in enumerate(node.value))
+                seq.file = self.path
                 seq.line = node.start_mark.line + 1
                 value = seq
             else:
                 value = self._scalar(node, where)
+            if node.tag == _OVERRIDE_TAG and isinstance(value, (_Str, _Map, _Seq)):
+                value.override = True
         finally:
             self.active.discard(key)
         self.memo[key] = value
@@ -425,7 +523,8 @@ class _Converter:
             return None
         text = str(node.value)
         failed = False
-        if node.tag == _STR_TAG and "$" in text:
+        # compose-go interpolates every string, including those under its own tags.
+        if (node.tag == _STR_TAG or node.tag.startswith("!")) and "$" in text:
             try:
                 text = substitute(text, self.lookup)
             except InterpolationError as exc:
@@ -440,14 +539,13 @@ class _Converter:
                     message = f"error while interpolating {where}: {exc}"
                 self.errors.append(ScanError(self.path, line, message))
         out = _Str(text)
+        out.file = self.path
         out.line = line
         out.failed = failed
         return out
 
     def _mapping(self, node: yaml.MappingNode, where: str) -> _Map:
-        out = _Map()
-        out.line = node.start_mark.line + 1
-        out.key_lines = {}
+        out = _new_map(self.path, node.start_mark.line + 1)
         merged: list[_Map] = []
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE_TAG:
@@ -477,13 +575,13 @@ class _Converter:
             name = str(key_node.value)
             child = f"{where}.{name}" if where else name
             out[name] = self.convert(value_node, child)
-            out.key_lines[name] = key_node.start_mark.line + 1
+            out.key_at[name] = (self.path, key_node.start_mark.line + 1)
         # Explicit keys win over merged ones; earlier merge sources win over later ones.
         for source in merged:
             for name, value in source.items():
                 if name not in out:
                     out[name] = value
-                    out.key_lines[name] = source.key_lines.get(name, source.line)
+                    out.key_at[name] = source.key_at.get(name, (source.file, source.line))
         return out
 
 
@@ -495,78 +593,182 @@ def _yaml_error(path: str, exc: Exception) -> ScanError:
 
 def _load(
     text: str, path: str, env: Mapping[str, str], errors: list[ScanError]
-) -> tuple[bool, object]:
-    """Parse and interpolate one Compose file; (False, None) if it could not be loaded."""
+) -> tuple[bool, list[object]]:
+    """Parse and interpolate every YAML document of one Compose file.
+
+    Compose merges the documents of a file in order, like separate files. Returns
+    ``(False, [])`` when the file could not be loaded (the error is recorded).
+    """
+    documents: list[object] = []
     try:
-        node = yaml.compose(text, Loader=_Loader)
+        for node in yaml.compose_all(text, Loader=_Loader):
+            if node is None:
+                continue
+            documents.append(_Converter(path, env, errors).convert(node, ""))
     except yaml.YAMLError as exc:
         errors.append(_yaml_error(path, exc))
-        return False, None
-    except (RecursionError, MemoryError, ValueError, TypeError) as exc:
-        errors.append(ScanError(path, None, f"invalid YAML: {exc}"))
-        return False, None
-    if node is None:
-        return True, None
-    try:
-        return True, _Converter(path, env, errors).convert(node, "")
+        return False, []
     except _Fail:
-        return False, None
+        return False, []
     except RecursionError:
         errors.append(ScanError(path, None, "YAML nested too deeply to scan"))
-        return False, None
+        return False, []
+    except (MemoryError, ValueError, TypeError) as exc:
+        errors.append(ScanError(path, None, f"invalid YAML: {exc}"))
+        return False, []
+    return True, documents
 
 
 # --------------------------------------------------------------------------------------
-# Services.
+# Merging: compose-go's override rules, on located values.
 # --------------------------------------------------------------------------------------
 
-_REMOTE_CONTEXT = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git@|github\.com/)", re.IGNORECASE)
+# What compose-go treats as a remote resource (git, HTTP tarballs, OCI artifacts).
+_REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git@|github\.com/)", re.IGNORECASE)
 _DOCKER_IMAGE_PREFIX = "docker-image://"
+# Build mappings merged key by key, a later file's value winning (compose-go's
+# mergeToSequence + EnforceUnicity on `KEY=VALUE` items).
+_KEY_VALUE_FIELDS = frozenset({"args", "additional_contexts", "labels"})
 
 
-@dataclass
-class _Build:
-    file: str  # compose file the build section came from
-    line: int
-    context: str  # absolute-ish (joined with the compose dir) or remote URL
-    remote: bool
-    dockerfile: str | None = None
-    inline: _Str | None = None
-    args: dict[str, str] = field(default_factory=dict)
-    extra_images: list[_Str] = field(default_factory=list)
+def _as_build(value: object) -> object:
+    """``build: ./dir`` is ``build: {context: ./dir}`` for merging."""
+    if isinstance(value, _Str):
+        out = _new_map(value.file, value.line)
+        out["context"] = value
+        out.key_at["context"] = (value.file, value.line)
+        return out
+    return value
 
 
-@dataclass
-class _Service:
-    name: str
-    file: str
-    line: int
-    image: _Str | None = None
-    image_file: str = ""
-    build: _Build | None = None
-    profiles: list[str] = field(default_factory=list)
-    platform: str | None = None
+def _as_key_values(value: object) -> object:
+    """A ``[KEY=VALUE, KEY]`` list as a mapping (``KEY`` alone maps to ``None``)."""
+    if not isinstance(value, _Seq) or not all(isinstance(item, _Str) for item in value):
+        return value
+    out = _new_map(value.file, value.line)
+    for item in value:
+        assert isinstance(item, _Str)
+        key, sep, rest = item.partition("=")
+        out[key] = _located(rest, item) if sep else None
+        out.key_at[key] = (item.file, item.line)
+    return out
 
 
-def _merge_builds(base: _Build | None, own: _Build | None) -> _Build | None:
-    if base is None or own is None:
-        return own or base
-    # Compose merges build mappings key by key; the extending service's keys win.
-    args = dict(base.args)
-    args.update(own.args)
-    return _Build(
-        file=own.file,
-        line=own.line,
-        context=own.context,
-        remote=own.remote,
-        dockerfile=own.dockerfile if own.dockerfile is not None else base.dockerfile,
-        inline=own.inline if own.inline is not None else base.inline,
-        args=args,
-        extra_images=base.extra_images + own.extra_images,
-    )
+def _merge(base: object, other: object, path: tuple[str, ...]) -> object:
+    """``other`` (a later file, or the extending service) merged over ``base``."""
+    if _absent(base):
+        return other
+    if other is None:
+        return base
+    if getattr(other, "override", False):
+        return other
+    if len(path) == 3 and path[0] == "services" and path[2] == "build":
+        base, other = _as_build(base), _as_build(other)
+    elif (
+        len(path) == 4
+        and path[0] == "services"
+        and path[2] == "build"
+        and path[3] in _KEY_VALUE_FIELDS
+    ):
+        base, other = _as_key_values(base), _as_key_values(other)
+    if isinstance(base, _Map) and isinstance(other, _Map):
+        out = _copy_map(base)
+        for key, value in other.items():
+            if isinstance(value, _Reset):
+                out.pop(key, None)
+                out.key_at.pop(key, None)
+                continue
+            if value is None and key in out:
+                continue
+            out[key] = _merge(out.get(key), value, (*path, key))
+            out.key_at[key] = other.key_at.get(key, (other.file, other.line))
+        return out
+    if isinstance(base, _Seq) and isinstance(other, _Seq):
+        seq = _Seq(base)
+        seq.extend(other)
+        seq.file = other.file
+        seq.line = other.line
+        return seq
+    return other
 
 
-class _ComposeScanner:
+def _without(spec: _Map, key: str) -> _Map:
+    out = _copy_map(spec)
+    out.pop(key, None)
+    out.key_at.pop(key, None)
+    return out
+
+
+def _local_path(base_dir: str, value: str) -> str:
+    return os.path.normpath(os.path.join(base_dir, os.path.expanduser(value)))
+
+
+def _resolve_build_paths(model: object, base_dir: str, *, fill_default: bool) -> object:
+    """A copy of ``model`` whose local build contexts are relative to ``base_dir``.
+
+    ``fill_default`` gives a build without ``context`` the context ``.``, as Compose does
+    once a project (not a file being extended) is complete.
+    """
+    if not isinstance(model, _Map):
+        return model
+    services = model.get("services")
+    if not isinstance(services, _Map):
+        return model
+    new_services = _copy_map(services)
+    for name, spec in services.items():
+        if not isinstance(spec, _Map):
+            continue
+        build = spec.get("build")
+        if isinstance(build, _Str):
+            new_build: object = build
+            if not _REMOTE.match(build):
+                new_build = _located(_local_path(base_dir, build), build)
+        elif isinstance(build, _Map):
+            context = build.get("context")
+            new_map = _copy_map(build)
+            if isinstance(context, _Str) and not _REMOTE.match(context):
+                new_map["context"] = _located(_local_path(base_dir, context), context)
+            elif _absent(context) and fill_default:
+                default = _Str(os.path.normpath(base_dir))
+                default.file, default.line = build.file, build.line
+                new_map["context"] = default
+            new_build = new_map
+        else:
+            continue
+        new_spec = _copy_map(spec)
+        new_spec["build"] = new_build
+        new_services[name] = new_spec
+    out = _copy_map(model)
+    out["services"] = new_services
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Projects: files, include and extends, loaded like compose-go's loader.
+# --------------------------------------------------------------------------------------
+
+
+def _cache_image(entry: str) -> str | None:
+    """The registry image a ``cache_from`` entry reads, or ``None`` (local, gha, s3...)."""
+    if "=" not in entry:
+        return entry.strip() or None
+    try:
+        fields = next(csv.reader([entry]))
+    except (csv.Error, StopIteration):
+        return None
+    options: dict[str, str] = {}
+    for item in fields:
+        key, _, value = item.partition("=")
+        options[key.strip().lower()] = value.strip()
+    # buildx treats an entry without a type as a registry cache.
+    if options.get("type", "registry").lower() != "registry":
+        return None
+    return options.get("ref") or None
+
+
+class _ComposeProject:
+    """Loads one Compose project (files merged in order) and scans every service."""
+
     def __init__(
         self,
         env: Mapping[str, str],
@@ -574,347 +776,445 @@ class _ComposeScanner:
         platform: str,
         result: ScanResult,
         dockerfiles_seen: set[str] | None,
+        texts: Mapping[str, str | None],
     ) -> None:
         self.env = env
-        self.environ: Mapping[str, str] = os.environ
         self.profiles = set(profiles or [])
         self.platform = platform
         self.result = result
         self.dockerfiles_seen = dockerfiles_seen
-        self.docs: dict[str, object] = {}
-        self.resolved: dict[tuple[str, str], _Service | None] = {}
+        self.texts = texts
+        self.documents_cache: dict[tuple[str, int], list[_Map]] = {}
+        self.extends_cache: dict[tuple[str, int], _Map | None] = {}
         self.dockerfile_scans: dict[tuple[str, tuple[tuple[str, str], ...], str], ScanResult] = {}
         self.dockerfile_texts: dict[str, str | OSError] = {}
-
-    # ---- loading -------------------------------------------------------------------
 
     def error(self, file: str, line: int | None, message: str) -> None:
         self.result.errors.append(ScanError(file, line, message))
 
-    def load(self, path: str, text: str | None = None) -> object:
-        key = os.path.normpath(path)
-        if key in self.docs:
-            return self.docs[key]
+    # ---- loading -------------------------------------------------------------------
+
+    def documents(self, path: str, env: Mapping[str, str]) -> list[_Map]:
+        """The interpolated YAML documents of one file (cached per environment)."""
+        key = (os.path.normpath(path), id(env))
+        cached = self.documents_cache.get(key)
+        if cached is not None:
+            return cached
+        text = self.texts.get(key[0])
         if text is None:
             try:
                 with open(path, encoding="utf-8", errors="replace") as handle:
                     text = handle.read()
             except OSError as exc:
                 self.error(path, None, f"cannot read compose file: {exc.strerror}")
-                self.docs[key] = None
-                return None
-        loaded, doc = _load(text, path, self.env, self.result.errors)
-        if loaded and doc is None:
+                self.documents_cache[key] = []
+                return []
+        loaded, docs = _load(text, path, env, self.result.errors)
+        maps: list[_Map] = []
+        if loaded and not docs:
             self.error(path, None, "empty compose file")
-        elif loaded and not isinstance(doc, _Map):
-            self.error(path, 1, "top-level object must be a mapping")
-            doc = None
-        self.docs[key] = doc
-        return doc
-
-    def services_of(self, path: str, doc: object) -> _Map | None:
-        if not isinstance(doc, _Map):
-            return None
-        services = doc.get("services")
-        if services is None:
-            return None
-        if not isinstance(services, _Map):
-            self.error(path, doc.key_lines.get("services"), "services must be a mapping")
-            return None
-        return services
-
-    # ---- service definitions ---------------------------------------------------------
-
-    def parse_build(self, path: str, name: str, raw: object, line: int) -> _Build | None:
-        base_dir = os.path.dirname(path)
-        if isinstance(raw, str):
-            context_text, spec = raw, None
-        elif isinstance(raw, _Map):
-            context = raw.get("context", ".")
-            context_text = context if isinstance(context, str) else "."
-            spec = raw
-        else:
-            self.error(path, line, f"services.{name}.build must be a string or a mapping")
-            return None
-        remote = bool(_REMOTE_CONTEXT.match(context_text))
-        build = _Build(
-            file=path,
-            line=line,
-            context=context_text
-            if remote
-            else os.path.normpath(os.path.join(base_dir, context_text)),
-            remote=remote,
-        )
-        if spec is None:
-            return build
-        dockerfile = spec.get("dockerfile")
-        if isinstance(dockerfile, str):
-            build.dockerfile = dockerfile
-        inline = spec.get("dockerfile_inline")
-        if isinstance(inline, _Str):
-            build.inline = inline
-        build.args = self.parse_args(path, name, spec.get("args"), line)
-        contexts = spec.get("additional_contexts")
-        values: list[object] = []
-        if isinstance(contexts, _Map):
-            values = list(contexts.values())
-        elif isinstance(contexts, _Seq):
-            values = [
-                _located(item.partition("=")[2], item)
-                for item in contexts
-                if isinstance(item, _Str)
-            ]
-        for value in values:
-            if isinstance(value, _Str) and value.startswith(_DOCKER_IMAGE_PREFIX):
-                build.extra_images.append(value)
-        return build
-
-    def parse_args(self, path: str, name: str, raw: object, line: int) -> dict[str, str]:
-        args: dict[str, str] = {}
-        if raw is None:
-            return args
-        if isinstance(raw, _Map):
-            for key, value in raw.items():
-                if value is None:
-                    found = self.env.get(key)  # no value: inherited from the environment
-                    if found is not None:
-                        args[key] = found
-                elif isinstance(value, str):
-                    args[key] = str(value)
-                else:
-                    self.error(
-                        path, raw.key_lines.get(key, line), f"build arg {key} must be a scalar"
-                    )
-        elif isinstance(raw, _Seq):
-            for item in raw:
-                if not isinstance(item, str):
-                    self.error(path, line, f"services.{name}.build.args items must be strings")
-                    continue
-                key, sep, value = item.partition("=")
-                if sep:
-                    args[key] = value
-                else:
-                    found = self.env.get(key)
-                    if found is not None:
-                        args[key] = found
-        else:
-            self.error(path, line, f"services.{name}.build.args must be a mapping or a list")
-        return args
-
-    def own_fields(self, path: str, name: str, spec: _Map) -> _Service:
-        service = _Service(name=name, file=path, line=spec.line)
-        image = spec.get("image")
-        if image is not None:
-            if isinstance(image, _Str):
-                service.image = image
-                service.image_file = path
+        for doc in docs:
+            if isinstance(doc, _Map):
+                maps.append(doc)
             else:
-                self.error(
-                    path,
-                    spec.key_lines.get("image", spec.line),
-                    f"services.{name}.image must be a string",
-                )
-        if "build" in spec:
-            service.build = self.parse_build(
-                path, name, spec.get("build"), spec.key_lines.get("build", spec.line)
-            )
-        profiles = spec.get("profiles")
-        if isinstance(profiles, _Seq):
-            service.profiles = [str(p) for p in profiles if isinstance(p, str)]
-        platform = spec.get("platform")
-        if isinstance(platform, str) and platform:
-            service.platform = str(platform)
-        return service
+                line = getattr(doc, "line", 1)
+                self.error(path, line, "top-level object must be a mapping")
+        self.documents_cache[key] = maps
+        return maps
 
-    def resolve(
-        self, path: str, services: _Map, name: str, stack: tuple[tuple[str, str], ...] = ()
-    ) -> _Service | None:
-        key = (os.path.normpath(path), name)
-        if key in self.resolved:
-            return self.resolved[key]
-        spec = services.get(name)
-        if spec is None:  # `web:` with nothing under it is an empty service definition
-            spec = _Map()
-            spec.line = services.key_lines.get(name, services.line)
-            spec.key_lines = {}
-        if not isinstance(spec, _Map):
-            self.error(path, services.key_lines.get(name), f"service {name} must be a mapping")
-            self.resolved[key] = None
-            return None
-        if key in stack:
-            self.error(path, spec.line, f"circular reference with extends in service {name}")
-            return None
-        own = self.own_fields(path, name, spec)
-        extends = spec.get("extends")
-        if extends is None:
-            self.resolved[key] = own
-            return own
-        line = spec.key_lines.get("extends", spec.line)
-        base_name: object
-        base_file: object = None
-        if isinstance(extends, str):
-            base_name = extends
-        elif isinstance(extends, _Map):
-            base_name = extends.get("service")
-            base_file = extends.get("file")
+    def load_model(
+        self,
+        files: Sequence[str],
+        working_dir: str,
+        env: Mapping[str, str],
+        include_stack: tuple[str, ...],
+    ) -> _Map | None:
+        """Merge ``files`` in order (each with its includes and extends applied)."""
+        model: object = None
+        for file in files:
+            stack = (*include_stack, os.path.normpath(file))
+            for cfg in self.documents(file, env):
+                cfg = self.apply_include(cfg, file, working_dir, env, stack)
+                cfg = self.apply_extends(cfg, file, working_dir, env)
+                model = _merge(model, cfg, ())
+        return model if isinstance(model, _Map) else None
+
+    def apply_include(
+        self,
+        cfg: _Map,
+        file: str,
+        working_dir: str,
+        env: Mapping[str, str],
+        stack: tuple[str, ...],
+    ) -> _Map:
+        """Import the services of ``include`` entries; the including file's own win."""
+        include = cfg.get("include")
+        if _absent(include):
+            return cfg
+        at_file, at_line = cfg.key_at.get("include", (file, cfg.line))
+        if not isinstance(include, _Seq):
+            self.error(at_file, at_line, "include must be a list")
+            return _without(cfg, "include")
+        imported: object = None
+        for entry in include:
+            line = getattr(entry, "line", at_line)
+            paths: list[object]
+            env_files: list[object] = []
+            project_directory: object = None
+            if isinstance(entry, _Str):
+                paths = [entry]
+            elif isinstance(entry, _Map):
+                raw = entry.get("path")
+                paths = list(raw) if isinstance(raw, _Seq) else [raw]
+                raw_env = entry.get("env_file")
+                if isinstance(raw_env, _Seq):
+                    env_files = list(raw_env)
+                elif not _absent(raw_env):
+                    env_files = [raw_env]
+                project_directory = entry.get("project_directory")
+            else:
+                paths = []
+            texts = [p for p in paths if isinstance(p, str) and p]
+            if not texts or len(texts) != len(paths):
+                self.error(at_file, line, "include entries need a path")
+                continue
+            remote = next((p for p in texts if _REMOTE.match(p)), None)
+            if remote is not None:
+                self.error(
+                    at_file,
+                    line,
+                    f"remote include {remote!r} cannot be scanned: "
+                    "scan a local copy of what it includes",
+                )
+                continue
+            targets = [_local_path(working_dir, p) for p in texts]
+            if targets[0] in stack:
+                self.error(at_file, line, f"include cycle detected through {targets[0]}")
+                continue
+            if isinstance(project_directory, str) and project_directory:
+                project_dir = _local_path(working_dir, project_directory)
+            else:
+                project_dir = os.path.dirname(targets[0]) or "."
+            include_env = self.include_env(env, env_files, working_dir, project_dir, at_file, line)
+            sub = self.load_model(targets, project_dir, include_env, stack)
+            if sub is None:
+                continue
+            sub = _resolve_build_paths(sub, project_dir, fill_default=True)  # type: ignore[assignment]
+            services = sub.get("services") if isinstance(sub, _Map) else None
+            if isinstance(services, _Map):
+                # A service imported twice: the one imported first wins, as in compose-go.
+                imported = (
+                    services if imported is None else _merge(services, imported, ("services",))
+                )
+        out = _without(cfg, "include")
+        own = cfg.get("services")
+        if imported is not None:
+            out["services"] = imported if _absent(own) else _merge(imported, own, ("services",))
+            out.key_at.setdefault("services", (at_file, at_line))
+        return out
+
+    def include_env(
+        self,
+        env: Mapping[str, str],
+        env_files: Sequence[object],
+        working_dir: str,
+        project_dir: str,
+        at_file: str,
+        line: int,
+    ) -> dict[str, str]:
+        """The environment of an included project: the includer's, plus its env files."""
+        files: list[str] = []
+        if env_files:
+            for item in env_files:
+                if isinstance(item, str) and item and item != "/dev/null":
+                    files.append(_local_path(working_dir, item))
         else:
-            base_name = None
-        if not isinstance(base_name, str) or not base_name:
-            self.error(path, line, f"services.{name}.extends needs a service name")
-            self.resolved[key] = own
+            default = os.path.join(project_dir, ".env")
+            if os.path.isfile(default):
+                files.append(default)
+        from_files: dict[str, str] = {}
+        for env_file in files:
+            try:
+                with open(env_file, encoding="utf-8", errors="replace") as handle:
+                    text = handle.read()
+            except OSError as exc:
+                self.error(at_file, line, f"cannot read env file {env_file}: {exc.strerror}")
+                continue
+
+            def lookup(name: str, acc: dict[str, str] = from_files) -> str | None:
+                found = acc.get(name)
+                return found if found is not None else env.get(name)
+
+            try:
+                from_files.update(parse_dotenv(text, lookup))
+            except DotenvError as exc:
+                self.error(env_file, exc.line, exc.message)
+        merged = dict(env)
+        for key, value in from_files.items():
+            merged.setdefault(key, value)  # the including project's variables win
+        return merged
+
+    def apply_extends(self, cfg: _Map, file: str, lookup_dir: str, env: Mapping[str, str]) -> _Map:
+        """Resolve ``extends`` of every service of one loaded file."""
+        services = cfg.get("services")
+        if not isinstance(services, _Map):
+            return cfg
+        if not any(isinstance(s, _Map) and "extends" in s for s in services.values()):
+            return cfg
+        memo: dict[str, object] = {}
+        new_services = _copy_map(services)
+        for name in services:
+            new_services[name] = self.extend(name, services, file, lookup_dir, env, (), memo)
+        out = _copy_map(cfg)
+        out["services"] = new_services
+        return out
+
+    def extends_base(self, path: str, env: Mapping[str, str]) -> _Map | None:
+        """The services of a file named by ``extends.file``, contexts resolved there."""
+        key = (os.path.normpath(path), id(env))
+        if key in self.extends_cache:
+            return self.extends_cache[key]
+        model: object = None
+        for doc in self.documents(path, env):
+            model = _merge(model, doc, ())
+        model = _resolve_build_paths(model, os.path.dirname(path) or ".", fill_default=False)
+        services = model.get("services") if isinstance(model, _Map) else None
+        found = services if isinstance(services, _Map) else None
+        self.extends_cache[key] = found
+        return found
+
+    def extend(
+        self,
+        name: str,
+        services: _Map,
+        file: str,
+        lookup_dir: str,
+        env: Mapping[str, str],
+        stack: tuple[tuple[str, str], ...],
+        memo: dict[str, object],
+    ) -> object:
+        """Service ``name`` of ``services`` with its ``extends`` chain merged in."""
+        memo_key = f"{os.path.normpath(file)}\0{name}"
+        if memo_key in memo:
+            return memo[memo_key]
+        spec = services.get(name)
+        if not isinstance(spec, _Map) or _absent(spec.get("extends")):
+            return spec
+        at_file, at_line = spec.key_at.get("extends", (spec.file, spec.line))
+        own = _without(spec, "extends")
+        key = (os.path.normpath(file), name)
+        if key in stack:
+            self.error(at_file, at_line, f"circular reference with extends in service {name}")
             return own
-        base_path = path
+        extends = spec.get("extends")
+        ref: object = None
+        ref_file: object = None
+        if isinstance(extends, _Str):
+            ref = extends
+        elif isinstance(extends, _Map):
+            ref = extends.get("service")
+            ref_file = extends.get("file")
+        if not isinstance(ref, str) or not ref:
+            self.error(at_file, at_line, f"services.{name}.extends needs a service name")
+            return own
         base_services: _Map | None = services
-        if base_file is not None:
-            if not isinstance(base_file, str):
-                self.error(path, line, f"services.{name}.extends.file must be a string")
-                self.resolved[key] = own
+        base_file, base_dir = file, lookup_dir
+        if not _absent(ref_file):
+            if not isinstance(ref_file, str) or not ref_file:
+                self.error(at_file, at_line, f"services.{name}.extends.file must be a string")
                 return own
-            base_path = os.path.normpath(os.path.join(os.path.dirname(path), base_file))
-            base_services = self.services_of(base_path, self.load(base_path))
-        if base_services is None or base_name not in base_services:
+            if _REMOTE.match(ref_file):
+                self.error(at_file, at_line, f"remote extends file {ref_file!r} cannot be scanned")
+                return own
+            base_file = _local_path(lookup_dir, ref_file)
+            base_dir = os.path.dirname(base_file) or "."
+            base_services = self.extends_base(base_file, env)
+        if base_services is None or ref not in base_services:
             self.error(
-                path,
-                line,
-                f"cannot extend service {base_name!r} in {base_path}: service not found",
+                at_file,
+                at_line,
+                f"cannot extend service {str(ref)!r} in {base_file}: service not found",
             )
-            self.resolved[key] = own
             return own
-        base = self.resolve(base_path, base_services, base_name, (*stack, key))
+        base = self.extend(str(ref), base_services, base_file, base_dir, env, (*stack, key), memo)
         merged = own
-        if base is not None:
-            merged = _Service(
-                name=name,
-                file=path,
-                line=own.line,
-                image=own.image if own.image is not None else base.image,
-                image_file=own.image_file if own.image is not None else base.image_file,
-                build=_merge_builds(base.build, own.build),
-                profiles=own.profiles or base.profiles,
-                platform=own.platform or base.platform,
-            )
-        self.resolved[key] = merged
+        if isinstance(base, _Map):
+            merged_value = _merge(_without(base, "extends"), own, ("services", name))
+            merged = merged_value if isinstance(merged_value, _Map) else own
+        memo[memo_key] = merged
         return merged
 
     # ---- scanning ------------------------------------------------------------------
 
-    def selected(self, service: _Service) -> bool:
-        if not self.profiles or "*" in self.profiles or not service.profiles:
+    def selected(self, spec: _Map) -> bool:
+        if not self.profiles or "*" in self.profiles:
             return True
-        return bool(self.profiles.intersection(service.profiles))
+        profiles = spec.get("profiles")
+        names = (
+            {str(p) for p in profiles if isinstance(p, str)}
+            if isinstance(profiles, _Seq)
+            else set()
+        )
+        return not names or bool(self.profiles & names)
 
-    def scan(self, path: str, text: str | None, include_stack: tuple[str, ...]) -> None:
-        doc = self.load(path, text)
-        if isinstance(doc, _Map):
-            self.scan_includes(path, doc, include_stack)
-        services = self.services_of(path, doc)
-        if services is None:
+    def scan_model(self, model: _Map) -> None:
+        """Scan every service of a loaded project."""
+        services = model.get("services")
+        if _absent(services):
             return
-        for name in list(services):
-            service = self.resolve(path, services, name)
-            if service is None or not self.selected(service):
+        if not isinstance(services, _Map):
+            file, line = model.key_at.get("services", (model.file, model.line))
+            self.error(file, line, "services must be a mapping")
+            return
+        for name, spec in services.items():
+            if isinstance(spec, _Reset):
                 continue
-            self.scan_service(service)
+            at = services.key_at.get(name, (services.file, services.line))
+            if spec is None:
+                spec = _new_map(*at)
+            if not isinstance(spec, _Map):
+                self.error(at[0], at[1], f"service {name} must be a mapping")
+                continue
+            if self.selected(spec):
+                self.scan_service(name, spec)
 
-    def scan_includes(self, path: str, doc: _Map, include_stack: tuple[str, ...]) -> None:
-        include = doc.get("include")
-        if include is None:
-            return
-        line = doc.key_lines.get("include")
-        if not isinstance(include, _Seq):
-            self.error(path, line, "include must be a list")
-            return
-        for entry in include:
-            paths: list[object] = []
-            if isinstance(entry, str):
-                paths = [entry]
-            elif isinstance(entry, _Map):
-                value = entry.get("path")
-                paths = list(value) if isinstance(value, _Seq) else [value]
-            for item in paths:
-                if not isinstance(item, str):
-                    self.error(path, line, "include entries need a path")
-                    continue
-                target = os.path.normpath(os.path.join(os.path.dirname(path), item))
-                if target in include_stack:
-                    self.error(path, line, f"include cycle through {target}")
-                    continue
-                # An included file is its own project: its own .env, same process env.
-                sub = scan_compose(
-                    path=target,
-                    profiles=sorted(self.profiles) or None,
-                    environ=self.environ,
-                    platform=self.platform,
-                    dockerfiles_seen=self.dockerfiles_seen,
-                    _include_stack=(*include_stack, target),
-                )
-                self.result.extend(sub)
+    def add_image(self, value: _Str, image: str, kind: ImageKind) -> None:
+        problem = validate_reference(image)
+        if problem is not None:
+            self.error(value.file, value.line, problem)
+        else:
+            self.result.images.append(ImageUse(image, value.file, value.line, kind))
 
-    def scan_service(self, service: _Service) -> None:
-        if service.image is not None:
-            image = service.image
-            if image.failed:
-                return  # the interpolation error is already reported
-            if image == "":
-                self.error(service.image_file, image.line, f"service {service.name}: empty image")
+    def scan_service(self, name: str, spec: _Map) -> None:
+        image = spec.get("image")
+        build = spec.get("build")
+        if _absent(image) and _absent(build):
+            self.error(
+                spec.file,
+                spec.line,
+                f"service {name!r} has neither an image nor a build context specified",
+            )
+            return
+        if not _absent(image):
+            policy = spec.get("pull_policy")
+            # With `pull_policy: build` the image name is only the tag of what is built.
+            tag_only = (
+                not _absent(build) and isinstance(policy, str) and policy.strip().lower() == "build"
+            )
+            if not isinstance(image, _Str):
+                file, line = spec.key_at.get("image", (spec.file, spec.line))
+                self.error(file, line, f"services.{name}.image must be a string")
+            elif image.failed:
+                pass  # the interpolation error is already reported
+            elif image == "":
+                self.error(image.file, image.line, f"service {name}: empty image")
+            elif not tag_only:
+                self.add_image(image, str(image), "compose")
+        if not _absent(build):
+            at = spec.key_at.get("build", (spec.file, spec.line))
+            self.scan_build(name, spec, build, at)
+
+    def build_platforms(self, spec: _Map, fields: _Map) -> list[str]:
+        platforms: list[str] = []
+        platform = spec.get("platform")
+        platforms.append(str(platform) if isinstance(platform, str) and platform else self.platform)
+        bake = fields.get("x-bake")
+        for source in (
+            fields.get("platforms"),
+            bake.get("platforms") if isinstance(bake, _Map) else None,
+        ):
+            if isinstance(source, _Seq):
+                platforms.extend(str(p) for p in source if isinstance(p, str) and p)
+            elif isinstance(source, _Str) and source:
+                platforms.extend(p.strip() for p in source.split(",") if p.strip())
+        return list(dict.fromkeys(platforms))
+
+    def scan_build(self, name: str, spec: _Map, build: object, at: tuple[str, int]) -> None:
+        file, line = at
+        if isinstance(build, _Str):
+            context: object = build
+            fields = _new_map(build.file, build.line)
+        elif isinstance(build, _Map):
+            fields = build
+            context = build.get("context")
+        else:
+            self.error(file, line, f"services.{name}.build must be a string or a mapping")
+            return
+        bake = fields.get("x-bake")
+        bake_map = bake if isinstance(bake, _Map) else _new_map(file, line)
+        # Images the build definition itself names: named contexts and cache sources.
+        for contexts in (fields.get("additional_contexts"), bake_map.get("contexts")):
+            as_map = _as_key_values(contexts)
+            if isinstance(as_map, _Map):
+                for value in as_map.values():
+                    if (
+                        isinstance(value, _Str)
+                        and value.startswith(_DOCKER_IMAGE_PREFIX)
+                        and not value.failed
+                    ):
+                        self.add_image(value, value[len(_DOCKER_IMAGE_PREFIX) :], "compose")
+        for caches in (fields.get("cache_from"), bake_map.get("cache-from")):
+            entries = caches if isinstance(caches, _Seq) else [caches]
+            for entry in entries:
+                if isinstance(entry, _Str) and not entry.failed:
+                    image = _cache_image(str(entry))
+                    if image is not None:
+                        self.add_image(entry, image, "cache-from")
+        args = self.parse_args(name, fields.get("args"), at)
+        platforms = self.build_platforms(spec, fields)
+        inline = fields.get("dockerfile_inline")
+        if isinstance(inline, _Str):
+            if not inline.failed:
+                for platform in platforms:
+                    self.scan_inline(inline, args, platform)
+            return
+        if _absent(context):
+            context = _Str(".")
+        if not isinstance(context, str):
+            self.error(file, line, f"services.{name}.build.context must be a string")
+            return
+        if isinstance(context, _Str) and context.failed:
+            return
+        if _REMOTE.match(context):
+            self.error(
+                file,
+                line,
+                f"remote build context {str(context)!r} cannot be scanned: its Dockerfile is "
+                "not in this checkout (build from a local context or a dockerfile_inline)",
+            )
+            return
+        dockerfile = fields.get("dockerfile")
+        name_in_context = (
+            str(dockerfile) if isinstance(dockerfile, str) and dockerfile else "Dockerfile"
+        )
+        df_path = os.path.normpath(os.path.join(str(context), name_in_context))
+        if os.path.basename(df_path) == "Dockerfile" and not os.path.exists(df_path):
+            # BuildKit falls back to a lower-case `dockerfile` for the default name.
+            lower = os.path.join(os.path.dirname(df_path), "dockerfile")
+            if os.path.isfile(lower):
+                df_path = lower
+        for platform in platforms:
+            if not self.scan_dockerfile_file(df_path, args, platform, file, line):
                 return
-            problem = validate_reference(str(image))
-            if problem is not None:
-                self.error(service.image_file, image.line, problem)
-            else:
-                self.result.images.append(
-                    ImageUse(str(image), service.image_file, image.line, "compose")
-                )
-            return
-        build = service.build
-        if build is None:
-            self.error(
-                service.file,
-                service.line,
-                f"service {service.name!r} has neither an image nor a build context specified",
-            )
-            return
-        self.scan_build(service, build)
+        if self.dockerfiles_seen is not None:
+            self.dockerfiles_seen.add(os.path.abspath(df_path))
 
-    def scan_build(self, service: _Service, build: _Build) -> None:
-        for extra in build.extra_images:
-            image = str(extra)[len(_DOCKER_IMAGE_PREFIX) :]
-            problem = validate_reference(image)
-            if problem is not None:
-                self.error(build.file, extra.line, problem)
-            else:
-                self.result.images.append(ImageUse(image, build.file, extra.line, "compose"))
-        platform = service.platform or self.platform
-        if build.inline is not None:
-            inline = build.inline
-            scanned = scan_dockerfile(
-                str(inline), path=build.file, build_args=build.args, platform=platform
-            )
-            # Block scalars start on the line after the `dockerfile_inline: |` key.
-            offset = inline.line if "\n" in inline else inline.line - 1
-            for use in scanned.images:
-                self.result.images.append(
-                    ImageUse(use.image, build.file, use.line + offset, use.kind)
-                )
-            for err in scanned.errors:
-                self.result.errors.append(
-                    ScanError(
-                        build.file, None if err.line is None else err.line + offset, err.message
-                    )
-                )
-            return
-        if build.remote:
-            self.error(
-                build.file,
-                build.line,
-                f"remote build context {build.context!r} cannot be scanned",
-            )
-            return
-        dockerfile = build.dockerfile or "Dockerfile"
-        df_path = os.path.normpath(os.path.join(build.context, dockerfile))
-        cache_key = (df_path, tuple(sorted(build.args.items())), platform)
-        scanned_or_none = self.dockerfile_scans.get(cache_key)
-        if scanned_or_none is None:
+    def scan_inline(self, inline: _Str, args: Mapping[str, str], platform: str) -> None:
+        scanned = scan_dockerfile(str(inline), path=inline.file, build_args=args, platform=platform)
+        # Block scalars start on the line after the `dockerfile_inline: |` key.
+        offset = inline.line if "\n" in inline else inline.line - 1
+        for use in scanned.images:
+            self.result.images.append(ImageUse(use.image, inline.file, use.line + offset, use.kind))
+        for err in scanned.errors:
+            line = None if err.line is None else err.line + offset
+            self.result.errors.append(ScanError(inline.file, line, err.message))
+
+    def scan_dockerfile_file(
+        self, df_path: str, args: Mapping[str, str], platform: str, file: str, line: int
+    ) -> bool:
+        cache_key = (df_path, tuple(sorted(args.items())), platform)
+        scanned = self.dockerfile_scans.get(cache_key)
+        if scanned is None:
             text = self.dockerfile_texts.get(df_path)
             if text is None:
                 try:
@@ -924,24 +1224,32 @@ class _ComposeScanner:
                     text = exc
                 self.dockerfile_texts[df_path] = text
             if isinstance(text, OSError):
-                self.error(
-                    build.file, build.line, f"cannot read Dockerfile {df_path}: {text.strerror}"
-                )
-                return
-            scanned_or_none = scan_dockerfile(
-                text, path=df_path, build_args=build.args, platform=platform
-            )
-            self.dockerfile_scans[cache_key] = scanned_or_none
-        if self.dockerfiles_seen is not None:
-            self.dockerfiles_seen.add(os.path.abspath(df_path))
-        self.result.extend(scanned_or_none)
+                self.error(file, line, f"cannot read Dockerfile {df_path}: {text.strerror}")
+                return False
+            scanned = scan_dockerfile(text, path=df_path, build_args=args, platform=platform)
+            self.dockerfile_scans[cache_key] = scanned
+        self.result.extend(scanned)
+        return True
 
-
-def _located(value: str, origin: _Str) -> _Str:
-    out = _Str(value)
-    out.line = origin.line
-    out.failed = origin.failed
-    return out
+    def parse_args(self, name: str, raw: object, at: tuple[str, int]) -> dict[str, str]:
+        args: dict[str, str] = {}
+        if _absent(raw):
+            return args
+        values = _as_key_values(raw)
+        if not isinstance(values, _Map):
+            self.error(at[0], at[1], f"services.{name}.build.args must be a mapping or a list")
+            return args
+        for key, value in values.items():
+            if _absent(value):
+                found = self.env.get(key)  # no value: inherited from the environment
+                if found is not None:
+                    args[key] = found
+            elif isinstance(value, str):
+                args[key] = str(value)
+            else:
+                file, line = values.key_at.get(key, at)
+                self.error(file, line, f"build arg {key} must be a scalar")
+        return args
 
 
 def dedupe(result: ScanResult) -> ScanResult:
@@ -949,6 +1257,52 @@ def dedupe(result: ScanResult) -> ScanResult:
     images = list(dict.fromkeys(result.images))
     errors = list(dict.fromkeys(result.errors))
     return ScanResult(images=images, errors=errors)
+
+
+def scan_compose_project(
+    files: Sequence[str],
+    *,
+    env_files: Sequence[str] | None = None,
+    dotenv_dirs: Sequence[str] | None = None,
+    profiles: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    platform: str = "linux/amd64",
+    dockerfiles_seen: set[str] | None = None,
+    texts: Mapping[str, str | None] | None = None,
+) -> ScanResult:
+    """Scan the Compose project made of ``files`` merged in order (``docker compose -f ...``).
+
+    The project directory is the first file's directory: relative build contexts of every
+    file resolve against it, and its ``.env`` (after those of ``dotenv_dirs``, the
+    directories Compose was run from) supplies variables unless ``env_files`` are given.
+    ``texts`` maps a file path to its content when it is not to be read from disk.
+    ``dockerfiles_seen``, if given, collects the absolute paths of Dockerfiles built.
+    Never raises for any input: problems become :class:`ScanError`.
+    """
+    environ = os.environ if environ is None else environ
+    result = ScanResult()
+    local: list[str] = []
+    for file in files:
+        if _REMOTE.match(file):
+            result.errors.append(
+                ScanError(file, None, "remote compose file cannot be scanned: scan a local copy")
+            )
+        else:
+            local.append(os.path.normpath(file))
+    if not local:
+        return result
+    working_dir = os.path.dirname(local[0]) or "."
+    dirs = [*(dotenv_dirs or []), working_dir]
+    env, env_errors = load_compose_env(local[0], env_files, environ, dotenv_dirs=dirs)
+    result.errors.extend(env_errors)
+    given = {os.path.normpath(k): v for k, v in (texts or {}).items()}
+    project = _ComposeProject(env, profiles, platform, result, dockerfiles_seen, given)
+    model = project.load_model(local, working_dir, env, ())
+    if model is not None:
+        resolved = _resolve_build_paths(model, working_dir, fill_default=True)
+        if isinstance(resolved, _Map):
+            project.scan_model(resolved)
+    return dedupe(result)
 
 
 def scan_compose(
@@ -960,20 +1314,21 @@ def scan_compose(
     environ: Mapping[str, str] | None = None,
     platform: str = "linux/amd64",
     dockerfiles_seen: set[str] | None = None,
-    _include_stack: tuple[str, ...] = (),
 ) -> ScanResult:
-    """Scan a Compose file and return every image its services pull.
+    """Scan one Compose file as ``docker compose -f PATH`` loads it.
 
     ``text`` is the file content (read from ``path`` when ``None``); relative build
     contexts, ``extends.file``, ``include`` and the default ``.env`` resolve against
-    ``path``'s directory. ``environ`` defaults to ``os.environ``. ``dockerfiles_seen``, if
-    given, collects the absolute paths of the Dockerfiles scanned for ``build`` services.
+    ``path``'s directory. ``environ`` defaults to ``os.environ``. Files Compose merges on
+    its own (override files, ``COMPOSE_FILE``) are the business of
+    :func:`policies.scan.discover.scan_paths`.
     """
-    environ = os.environ if environ is None else environ
-    result = ScanResult()
-    env, env_errors = load_compose_env(path, env_files, environ)
-    result.errors.extend(env_errors)
-    scanner = _ComposeScanner(env, profiles, platform, result, dockerfiles_seen)
-    scanner.environ = environ
-    scanner.scan(path, text, _include_stack or (os.path.normpath(path),))
-    return dedupe(result)
+    return scan_compose_project(
+        [path],
+        env_files=env_files,
+        profiles=profiles,
+        environ=environ,
+        platform=platform,
+        dockerfiles_seen=dockerfiles_seen,
+        texts={path: text} if text is not None else None,
+    )

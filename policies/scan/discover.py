@@ -1,54 +1,124 @@
-"""Find Dockerfiles and Compose files under the given paths and scan them all.
+"""Find Dockerfiles and Compose projects under the given paths and scan them all.
 
-Directories are walked **recursively** (a monorepo keeps its Dockerfiles in sub-folders),
+Directories are walked **recursively** (a monorepo keeps its build files in sub-folders),
 in sorted order for stable output, without following directory symlinks and skipping
 ``.git``, ``node_modules`` and other vendored/VCS folders (:data:`SKIPPED_DIRS`).
 
-Names recognised while walking:
+Names recognised while walking (case-insensitive, because Docker Desktop's macOS and Windows
+file systems are, and a name that builds there must be checked here):
 
-* Dockerfiles: ``Dockerfile``, ``*.Dockerfile``, ``Dockerfile.*`` (case-insensitive, but not
-  ``*.dockerignore``);
+* Dockerfiles: ``Dockerfile`` and ``Containerfile`` (Podman's name), ``*.Dockerfile``,
+  ``Dockerfile.*`` and the same with ``Containerfile``, but not ``*.dockerignore`` /
+  ``*.containerignore``. A file whose name merely contains ``dockerfile`` or
+  ``containerfile`` (``Dockerfile-dev``, ``prod_dockerfile``) is scanned when its first
+  instruction is ``FROM`` or ``ARG``, the only ways a file BuildKit accepts can start.
 * Compose files: ``compose.yaml``, ``compose.yml``, ``docker-compose.yaml``,
-  ``docker-compose.yml``.
+  ``docker-compose.yml`` (and Podman's ``podman-compose.*``, ``container-compose.*``), their
+  ``*.override.*`` forms, and any other ``*.yml`` / ``*.yaml`` whose top-level ``services``
+  are all Compose services (each with an ``image`` string, a ``build`` or an ``extends``), a
+  file someone may pass to ``docker compose -f`` or ``docker stack deploy -c``.
 
 A file named explicitly on the command line is always scanned: as Compose if its name is a
 Compose name or ends in ``.yml``/``.yaml``, otherwise as a Dockerfile.
 
-Compose files are scanned first. A Dockerfile that one of them builds is scanned in that
-context (with the service's ``build.args``) and is not scanned again on its own, so a
-Dockerfile whose ``FROM`` needs a build arg does not produce a spurious error.
+Which Compose projects are scanned (the union, so that no way of running Compose in the
+checkout is left out):
+
+* every Compose file on its own (``docker compose -f FILE``); an override file only when its
+  directory has no main file;
+* for every directory holding a Compose file, what ``docker compose`` run there loads on its
+  own: the first main file (``compose.yaml``, ``compose.yml``, ``docker-compose.yml``,
+  ``docker-compose.yaml``) merged with the first override file beside it;
+* ``COMPOSE_FILE`` (split on ``COMPOSE_PATH_SEPARATOR``, default ``:``) from a directory's
+  ``.env``, relative to that directory, and from the environment, relative to the current
+  directory;
+* the files given with ``compose_files`` (``--compose-file``), merged in order.
+
+Dockerfiles are scanned on their own (with ``build_args``) even when a Compose service builds
+them with other ``build.args``, because ``docker build`` uses the defaults; the errors of that
+stand-alone scan are dropped for a Dockerfile a Compose service builds (an ``ARG`` without a
+default then only means the plain build fails, which pulls nothing).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Literal
 
-from policies.scan.compose import dedupe, scan_compose
+import yaml
+
+from policies.scan.compose import DotenvError, dedupe, parse_dotenv, scan_compose_project
 from policies.scan.dockerfile import ScanError, ScanResult, scan_dockerfile
 
-__all__ = ["COMPOSE_NAMES", "SKIPPED_DIRS", "classify", "discover", "scan_paths"]
+__all__ = [
+    "COMPOSE_NAMES",
+    "DEFAULT_COMPOSE_FILES",
+    "DEFAULT_OVERRIDE_FILES",
+    "SKIPPED_DIRS",
+    "classify",
+    "discover",
+    "scan_paths",
+]
 
 FileKind = Literal["dockerfile", "compose"]
 
+# compose-go's auto-discovery names, in its order of preference.
+DEFAULT_COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
+DEFAULT_OVERRIDE_FILES = (
+    "compose.override.yml",
+    "compose.override.yaml",
+    "docker-compose.override.yml",
+    "docker-compose.override.yaml",
+)
+_PODMAN_COMPOSE = ("podman-compose", "container-compose")
 COMPOSE_NAMES = frozenset(
-    {"compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"}
+    {
+        *DEFAULT_COMPOSE_FILES,
+        *(f"{base}.{ext}" for base in _PODMAN_COMPOSE for ext in ("yml", "yaml")),
+    }
+)
+OVERRIDE_NAMES = frozenset(
+    {
+        *DEFAULT_OVERRIDE_FILES,
+        *(f"{base}.override.{ext}" for base in _PODMAN_COMPOSE for ext in ("yml", "yaml")),
+    }
 )
 SKIPPED_DIRS = frozenset(
     {".git", ".hg", ".svn", "node_modules", ".venv", "__pycache__", ".tox", ".mypy_cache"}
 )
+_BUILD_FILE_WORDS = ("dockerfile", "containerfile")
+_IGNORE_SUFFIXES = (".dockerignore", ".containerignore")
+# A top-level `services:` key followed by a block or flow mapping (not a list, which is what
+# GitLab CI's `services:` holds).
+_SERVICES_KEY = re.compile(
+    r"^services[ \t]*:[ \t]*(?:\{|(?:#[^\n]*)?\r?\n(?:[ \t]*(?:#[^\n]*)?\r?\n)*[ \t]+[^\s#-])",
+    re.MULTILINE,
+)
+_SNIFF_BYTES = 1 << 20
+_YamlLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _is_override(name: str) -> bool:
+    return name.lower() in OVERRIDE_NAMES
 
 
 def classify(name: str) -> FileKind | None:
-    """The kind of build file a base name denotes while walking a directory, or ``None``."""
-    if name in COMPOSE_NAMES:
-        return "compose"
+    """The kind of build file a base name denotes while walking a directory, or ``None``.
+
+    Names that only *may* be build files (see the module docstring) are ``None`` here; the
+    walk decides them by content.
+    """
     lower = name.lower()
-    if lower.endswith(".dockerignore"):
+    if lower in COMPOSE_NAMES or lower in OVERRIDE_NAMES:
+        return "compose"
+    if lower.endswith(_IGNORE_SUFFIXES):
         return None
-    if lower == "dockerfile" or lower.endswith(".dockerfile") or lower.startswith("dockerfile."):
-        return "dockerfile"
+    for word in _BUILD_FILE_WORDS:
+        if lower == word or lower.endswith("." + word) or lower.startswith(word + "."):
+            return "dockerfile"
     return None
 
 
@@ -60,25 +130,76 @@ def _explicit_kind(path: str) -> FileKind:
     return "compose" if name.lower().endswith((".yml", ".yaml")) else "dockerfile"
 
 
-def discover(
-    paths: Iterable[str], errors: list[ScanError] | None = None
-) -> list[tuple[str, FileKind]]:
-    """List ``(path, kind)`` for every build file under ``paths``, in a stable order.
+def _read_head(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read(_SNIFF_BYTES)
+    except OSError:
+        return None
 
-    A missing path is reported into ``errors`` (when given) and otherwise skipped.
-    """
-    found: list[tuple[str, FileKind]] = []
-    seen: set[str] = set()
 
-    def add(path: str, kind: FileKind) -> None:
+def _looks_like_dockerfile(path: str) -> bool:
+    """Whether a file's first instruction is ``FROM`` or ``ARG`` (after comments)."""
+    text = _read_head(path)
+    if text is None:
+        return False
+    for raw in text.lstrip("\ufeff").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        word = line.split(None, 1)[0].upper()
+        return word in ("FROM", "ARG")
+    return False
+
+
+def _looks_like_compose(path: str) -> bool:
+    """Whether a YAML file's ``services`` are all services Compose would accept."""
+    text = _read_head(path)
+    if text is None or not _SERVICES_KEY.search(text):
+        return False
+    try:
+        documents = list(yaml.load_all(text, Loader=_YamlLoader))
+    except (yaml.YAMLError, RecursionError, ValueError, TypeError):
+        return False  # Compose cannot load it either
+    for document in documents:
+        if not isinstance(document, dict):
+            continue
+        services = document.get("services")
+        if not isinstance(services, dict) or not services:
+            continue
+        if all(
+            isinstance(spec, dict)
+            and (isinstance(spec.get("image"), str) or "build" in spec or "extends" in spec)
+            for spec in services.values()
+        ):
+            return True
+    return False
+
+
+@dataclass
+class _Found:
+    """What a walk found: build files in order, and the directories that hold projects."""
+
+    files: list[tuple[str, FileKind]] = field(default_factory=list)
+    project_dirs: list[str] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+
+    def add(self, path: str, kind: FileKind) -> None:
         key = os.path.abspath(path)
-        if key not in seen:
-            seen.add(key)
-            found.append((path, kind))
+        if key in self.seen:
+            return
+        self.seen.add(key)
+        self.files.append((path, kind))
+        directory = os.path.dirname(path) or "."
+        if kind == "compose" and directory not in self.project_dirs:
+            self.project_dirs.append(directory)
 
+
+def _walk(paths: Iterable[str], errors: list[ScanError] | None) -> _Found:
+    found = _Found()
     for root in paths:
         if os.path.isfile(root):
-            add(root, _explicit_kind(root))
+            found.add(root, _explicit_kind(root))
             continue
         if not os.path.isdir(root):
             if errors is not None:
@@ -88,10 +209,119 @@ def discover(
             # Pruning in place stops os.walk from descending into skipped folders.
             dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS)
             for name in sorted(filenames):
+                path = os.path.join(dirpath, name)
                 kind = classify(name)
+                if kind is None:
+                    lower = name.lower()
+                    if name == ".env":
+                        if dirpath not in found.project_dirs:
+                            found.project_dirs.append(dirpath)
+                        continue
+                    if any(word in lower for word in _BUILD_FILE_WORDS):
+                        if not lower.endswith(_IGNORE_SUFFIXES) and _looks_like_dockerfile(path):
+                            kind = "dockerfile"
+                    elif lower.endswith((".yml", ".yaml")) and _looks_like_compose(path):
+                        kind = "compose"
                 if kind is not None:
-                    add(os.path.join(dirpath, name), kind)
+                    found.add(path, kind)
     return found
+
+
+def discover(
+    paths: Iterable[str], errors: list[ScanError] | None = None
+) -> list[tuple[str, FileKind]]:
+    """List ``(path, kind)`` for every build file under ``paths``, in a stable order.
+
+    Override files count as ``compose``. A missing path is reported into ``errors`` (when
+    given) and otherwise skipped.
+    """
+    return _walk(paths, errors).files
+
+
+def _split_compose_file(value: str, separator: str | None) -> list[str]:
+    sep = separator or os.pathsep
+    return [part for part in value.split(sep) if part]
+
+
+def _dotenv_compose_file(
+    directory: str, environ: Mapping[str, str], errors: list[ScanError]
+) -> list[str] | None:
+    """``COMPOSE_FILE`` of ``directory/.env``, split and relative to ``directory``."""
+    path = os.path.join(directory, ".env")
+    if not os.path.isfile(path):
+        return None
+    text = _read_head(path)
+    if text is None or "COMPOSE_FILE" not in text:
+        return None
+    try:
+        values = parse_dotenv(text, environ.get)
+    except DotenvError as exc:
+        errors.append(ScanError(path, exc.line, exc.message))
+        return None
+    value = values.get("COMPOSE_FILE")
+    if value is None:
+        return None
+    separator = environ.get("COMPOSE_PATH_SEPARATOR") or values.get("COMPOSE_PATH_SEPARATOR")
+    return [os.path.join(directory, part) for part in _split_compose_file(value, separator)]
+
+
+def _first_present(directory: str, names: Sequence[str], listing: Sequence[str]) -> str | None:
+    by_lower = {name.lower(): name for name in reversed(listing)}
+    for name in names:
+        if name in listing:
+            return os.path.join(directory, name)
+    for name in names:  # a case-insensitive file system finds `Compose.yaml` too
+        actual = by_lower.get(name)
+        if actual is not None:
+            return os.path.join(directory, actual)
+    return None
+
+
+def _plan_projects(
+    found: _Found,
+    environ: Mapping[str, str],
+    cwd: str,
+    compose_files: Sequence[str],
+    errors: list[ScanError],
+) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Every Compose project to scan: ``(files merged in order, .env directories)``."""
+    projects: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+    def add(files: Sequence[str], dotenv_dirs: Sequence[str]) -> None:
+        if files:
+            key = tuple(os.path.normpath(f) for f in files)
+            projects.setdefault(key, tuple(dotenv_dirs))
+
+    listings: dict[str, list[str]] = {}
+    for directory in found.project_dirs:
+        try:
+            listings[directory] = sorted(os.listdir(directory))
+        except OSError:
+            listings[directory] = []
+    for path, kind in found.files:
+        if kind != "compose":
+            continue
+        directory = os.path.dirname(path) or "."
+        name = os.path.basename(path)
+        has_main = _first_present(directory, DEFAULT_COMPOSE_FILES, listings.get(directory, []))
+        if not _is_override(name) or has_main is None:
+            add([path], [])
+    for directory in found.project_dirs:
+        listing = listings.get(directory, [])
+        from_dotenv = _dotenv_compose_file(directory, environ, errors)
+        if from_dotenv:
+            add(from_dotenv, [directory])
+        main = _first_present(directory, DEFAULT_COMPOSE_FILES, listing)
+        if main is not None:
+            override = _first_present(directory, DEFAULT_OVERRIDE_FILES, listing)
+            add([main] if override is None else [main, override], [directory])
+    from_environ = environ.get("COMPOSE_FILE")
+    if from_environ:
+        parts = _split_compose_file(from_environ, environ.get("COMPOSE_PATH_SEPARATOR"))
+        add([os.path.join(cwd, part) for part in parts], [cwd])
+    if compose_files:
+        add(list(compose_files), [cwd])
+    return list(projects.items())
 
 
 def scan_paths(
@@ -102,29 +332,38 @@ def scan_paths(
     profiles: Sequence[str] | None = None,
     platform: str = "linux/amd64",
     environ: Mapping[str, str] | None = None,
+    compose_files: Sequence[str] | None = None,
+    cwd: str | None = None,
 ) -> ScanResult:
-    """Discover and scan every build file under ``paths``; one combined :class:`ScanResult`.
+    """Discover and scan every build file and Compose project under ``paths``.
 
-    ``build_args`` apply to Dockerfiles scanned on their own; Dockerfiles built by a Compose
-    service use that service's ``build.args`` instead.
+    ``build_args`` apply to Dockerfiles scanned on their own; a Compose service's build
+    uses that service's ``build.args``. ``compose_files`` form one more project, merged in
+    order. ``environ`` (default ``os.environ``) supplies ``COMPOSE_FILE`` and interpolation
+    variables; ``cwd`` (default the current directory) is where ``COMPOSE_FILE`` from the
+    environment is relative to.
     """
+    environ = os.environ if environ is None else environ
+    cwd = os.curdir if cwd is None else cwd
     result = ScanResult()
-    files = discover(paths, result.errors)
+    found = _walk(paths, result.errors)
     built: set[str] = set()
-    for path, kind in files:
-        if kind == "compose":
-            result.extend(
-                scan_compose(
-                    path=path,
-                    env_files=env_files,
-                    profiles=profiles,
-                    environ=environ,
-                    platform=platform,
-                    dockerfiles_seen=built,
-                )
+    for files, dotenv_dirs in _plan_projects(
+        found, environ, cwd, list(compose_files or []), result.errors
+    ):
+        result.extend(
+            scan_compose_project(
+                files,
+                env_files=env_files,
+                dotenv_dirs=dotenv_dirs,
+                profiles=profiles,
+                environ=environ,
+                platform=platform,
+                dockerfiles_seen=built,
             )
-    for path, kind in files:
-        if kind != "dockerfile" or os.path.abspath(path) in built:
+        )
+    for path, kind in found.files:
+        if kind != "dockerfile":
             continue
         try:
             with open(path, encoding="utf-8", errors="replace") as handle:
@@ -132,5 +371,9 @@ def scan_paths(
         except OSError as exc:
             result.errors.append(ScanError(path, None, f"cannot read file: {exc.strerror}"))
             continue
-        result.extend(scan_dockerfile(text, path=path, build_args=build_args, platform=platform))
+        scanned = scan_dockerfile(text, path=path, build_args=build_args, platform=platform)
+        if os.path.abspath(path) in built:
+            result.images.extend(scanned.images)
+        else:
+            result.extend(scanned)
     return dedupe(result)

@@ -37,7 +37,7 @@ __all__ = [
     "validate_reference",
 ]
 
-ImageKind = Literal["syntax", "from", "copy-from", "mount-from", "compose"]
+ImageKind = Literal["syntax", "from", "copy-from", "mount-from", "compose", "cache-from"]
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,8 @@ def test_realistic_project_reports_images_dockerfiles_and_extends() -> None:
         ("docker.io/acme/base:2.0", "compose.yaml", 5, "compose"),  # YAML merge key
         ("postgres:16-alpine", "common.yaml", 3, "compose"),  # extends.file
         ("acme/admin:1.0", "compose.yaml", 30, "compose"),  # profiles: all by default
-        ("acme/docs:1", "compose.yaml", 35, "compose"),  # image wins over a remote build
+        ("acme/docs:1", "compose.yaml", 37, "compose"),  # image and build both count
+        ("acme/docs-base:1", "compose.yaml", 36, "from"),  # inline Dockerfile, remote context
     ]
 
 
@@ -117,10 +118,13 @@ def test_additional_context_docker_image_is_a_pull(tmp_path: Path) -> None:
     assert ("alpine:3.20", "compose.yaml", 6, "compose") in pulls(result)
 
 
-def test_image_and_build_counts_only_the_image(tmp_path: Path) -> None:
-    (tmp_path / "Dockerfile").write_text("FROM should-not-appear\n")
+def test_image_and_build_count_both(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM built-from\n")
     result = compose(tmp_path, "services:\n  s:\n    image: acme/app:1\n    build: .\n")
-    assert pulls(result) == [("acme/app:1", "compose.yaml", 3, "compose")]
+    assert pulls(result) == [
+        ("acme/app:1", "compose.yaml", 3, "compose"),
+        ("built-from", "Dockerfile", 1, "from"),
+    ]
 
 
 def test_extends_chain_in_same_file_overrides_image(tmp_path: Path) -> None:
