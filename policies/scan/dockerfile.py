@@ -759,6 +759,8 @@ def _check_name_val(rest: str, key: str, escape: str) -> str | None:
             return (
                 f"Syntax error - can't find = in {_go_quote(word)}. Must be of the form: name=value"
             )
+    if any(word.startswith("=") for word in words):
+        return f"{key} names can not be blank"
     return None
 
 
@@ -889,6 +891,285 @@ def _parse_lines(text: str, path: str) -> _Parsed:
 
 
 # --------------------------------------------------------------------------------------
+# The frontend: a port of parser.DetectSyntax, which decides what BuildKit pulls first.
+# --------------------------------------------------------------------------------------
+
+_DIRECTIVE_BODY = re.compile(r"([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
+
+
+def _scan_directives(lines: list[str], prefix: str, offset: int) -> tuple[str, int] | None:
+    """The ``syntax`` directive among leading ``PREFIX key=value`` lines, with its line."""
+    seen: set[str] = set()
+    for index, raw in enumerate(lines):
+        line = raw[:-1] if raw.endswith("\r") else raw
+        if not line.startswith(prefix):
+            return None
+        match = _DIRECTIVE_BODY.match(line[len(prefix) :].lstrip())
+        if match is None:
+            return None
+        key = match.group(1).lower()
+        if key not in _VALID_DIRECTIVES or key in seen:
+            return None
+        seen.add(key)
+        if key == "syntax":
+            return match.group(2), offset + index + 1
+    return None
+
+
+def _detect_syntax(text: str) -> tuple[str, int] | None:
+    """The frontend BuildKit forwards to, and its line, however the file names it.
+
+    Like BuildKit: a byte-order mark and a first line starting with ``#!`` are skipped, then
+    ``# syntax=`` directives, then ``// syntax=`` ones, then a JSON document's ``"syntax"``.
+    """
+    data = text[1:] if text.startswith("\ufeff") else text
+    offset = 0
+    if data.startswith("#!"):
+        _, _, data = data.partition("\n")
+        offset = 1
+    lines = data.split("\n")
+    for prefix in ("#", "//"):
+        found = _scan_directives(lines, prefix, offset)
+        if found is not None:
+            return found
+    if data.lstrip().startswith("{"):
+        try:
+            document = json.loads(data)
+        except (ValueError, RecursionError):
+            return None
+        if isinstance(document, dict) and isinstance(document.get("syntax"), str):
+            return document["syntax"], offset + 1
+    return None
+
+
+# --------------------------------------------------------------------------------------
+# Instruction checks: a port of instructions.Parse and BFlags, so that every instruction
+# BuildKit refuses is an error here too.
+# --------------------------------------------------------------------------------------
+
+# Flags each instruction accepts (stable and labs frontends): s string, b boolean,
+# m repeatable string. ARG and STOPSIGNAL never parse flags; the others refuse any flag.
+_FLAGS: dict[str, dict[str, str]] = {
+    "add": {
+        "chown": "s",
+        "chmod": "s",
+        "link": "b",
+        "keep-git-dir": "b",
+        "checksum": "s",
+        "unpack": "b",
+        "exclude": "m",
+    },
+    "copy": {"chown": "s", "from": "s", "chmod": "s", "link": "b", "exclude": "m", "parents": "b"},
+    "from": {"platform": "s"},
+    "run": {"mount": "m", "network": "s", "security": "s", "device": "m"},
+    "healthcheck": {
+        "interval": "s",
+        "timeout": "s",
+        "start-period": "s",
+        "start-interval": "s",
+        "retries": "s",
+    },
+}
+_FLAGS_UNPARSED = frozenset({"arg", "stopsignal"})
+_EXACTLY_ONE = frozenset({"maintainer", "workdir", "user", "stopsignal"})
+_AT_LEAST_ONE = frozenset({"env", "label", "expose", "volume"})
+
+
+def _check_flags(cmd: str, flags: list[str]) -> str | None:
+    """BFlags.Parse's verdict on an instruction's flags."""
+    if cmd in _FLAGS_UNPARSED:
+        return None
+    allowed = _FLAGS.get(cmd, {})
+    used: set[str] = set()
+    for flag in flags:
+        if flag == "--":
+            return None
+        if not flag.startswith("--"):
+            return f"arg should start with -- : {flag}"
+        name, sep, value = flag[2:].partition("=")
+        kind = allowed.get(name)
+        if kind is None:
+            return f"unknown flag: --{name}"
+        if name in used and kind != "m":
+            return f"duplicate flag specified: --{name}"
+        used.add(name)
+        if kind == "b":
+            if sep and value == "":
+                return f"missing a value on flag: --{name}"
+            if value.lower() not in ("true", "", "false"):
+                return f"expecting boolean value for flag --{name}, not: {value}"
+        elif not sep:
+            return f"missing a value on flag: --{name}"
+    return None
+
+
+class _AnyValue(dict[str, str]):
+    """Every variable set: expansion then fails only on syntax, as for any stage's values."""
+
+    def get(self, key: str, default: object = None) -> str:
+        return "x"
+
+
+_ANY_VALUE = _AnyValue()
+
+
+def _expansion_error(words: Iterable[str], escape: str) -> str | None:
+    for word in words:
+        try:
+            expand_word(word, _ANY_VALUE, escape)
+        except ShellLexError as exc:
+            return str(exc)
+    return None
+
+
+def _words_expanded(node: _Node, escape: str) -> list[str]:
+    """The words BuildKit expands with its shell lexer when it dispatches ``node``."""
+    cmd, rest = node.cmd, node.rest
+    if cmd in ("env", "label"):
+        words = _parse_words(rest, escape)
+        if words and "=" not in words[0]:
+            return [words[0], rest[len(words[0]) :].strip()]
+        out: list[str] = []
+        for word in words:
+            key, _, value = word.partition("=")
+            out += [key, value]
+        return out
+    if cmd in ("workdir", "user", "stopsignal"):
+        return [rest]
+    if cmd == "arg":
+        return [word.partition("=")[2] for word in _parse_words(rest, escape) if "=" in word]
+    if cmd in ("expose", "volume", "copy", "add") and not node.is_json:
+        words = [word for word in _TOKEN_WS.split(rest) if word]
+        if cmd in ("copy", "add"):
+            words += [
+                flag.partition("=")[2]
+                for flag in node.flags
+                if flag.startswith(("--chown=", "--chmod="))
+            ]
+        return words
+    return []
+
+
+def _check_healthcheck(node: _Node) -> str | None:
+    parts = _TOKEN_WS.split(node.rest, maxsplit=1) if node.rest else []
+    if not parts:
+        return "HEALTHCHECK requires at least one argument"
+    kind = parts[0].upper()
+    args = parts[1].strip() if len(parts) > 1 else ""
+    if kind == "NONE":
+        return "HEALTHCHECK NONE takes no arguments" if args else None
+    problem = _check_flags("healthcheck", node.flags)
+    if problem:
+        return problem
+    if kind != "CMD":
+        return f"Unknown type {_go_quote(kind)} in HEALTHCHECK (try CMD)"
+    if not args or (node.is_json and args.replace(" ", "") == "[]"):
+        return "Missing command after HEALTHCHECK CMD"
+    return None
+
+
+def _check_instruction(node: _Node, escape: str) -> str | None:
+    """The error BuildKit gives for ``node`` before any stage logic, or ``None``."""
+    cmd = node.cmd
+    if cmd == "healthcheck":
+        return _check_healthcheck(node)
+    if cmd in _EXACTLY_ONE and not node.rest:
+        return f"{cmd.upper()} requires exactly one argument"
+    problem = _check_flags(cmd, node.flags)
+    if problem:
+        return problem
+    if cmd in _AT_LEAST_ONE and not node.rest:
+        return f"{cmd.upper()} requires at least one argument"
+    if cmd == "shell":
+        if not node.is_json:
+            return "SHELL requires the arguments to be in JSON form"
+        if node.rest.replace(" ", "") == "[]":
+            return "SHELL requires at least one argument"
+    if cmd == "volume" and node.is_json and '""' in node.rest:
+        try:
+            if "" in json.loads(node.rest):
+                return "VOLUME specified can not be an empty string"
+        except ValueError:
+            pass
+    return _expansion_error(_words_expanded(node, escape), escape)
+
+
+# A port of containerd's platforms.Parse: `os[(version)][/arch[/variant]]`.
+_PLATFORM_OS = re.compile(r"[A-Za-z0-9_-]+(?:\([A-Za-z0-9_.]*(?:\+[A-Za-z0-9_.]+)*\))?")
+_PLATFORM_PART = re.compile(r"[A-Za-z0-9_-]+")
+_KNOWN_OS = frozenset(
+    [
+        "aix",
+        "android",
+        "darwin",
+        "dragonfly",
+        "freebsd",
+        "hurd",
+        "illumos",
+        "ios",
+        "js",
+        "linux",
+        "nacl",
+        "netbsd",
+        "openbsd",
+        "plan9",
+        "solaris",
+        "wasip1",
+        "windows",
+        "zos",
+        "macos",
+    ]
+)
+_KNOWN_ARCH = frozenset(
+    [
+        "386",
+        "amd64",
+        "amd64p32",
+        "arm",
+        "armbe",
+        "arm64",
+        "arm64be",
+        "loong64",
+        "mips",
+        "mipsle",
+        "mips64",
+        "mips64le",
+        "mips64p32",
+        "mips64p32le",
+        "ppc",
+        "ppc64",
+        "ppc64le",
+        "riscv",
+        "riscv64",
+        "s390",
+        "s390x",
+        "sparc",
+        "sparc64",
+        "wasm",
+        "i386",
+        "x86_64",
+        "x86-64",
+        "aarch64",
+        "armhf",
+        "armel",
+    ]
+)
+
+
+def _platform_valid(value: str) -> bool:
+    """Whether containerd's ``platforms.Parse`` accepts ``value``."""
+    parts = value.split("/")
+    if "*" in value or len(parts) > 3 or not _PLATFORM_OS.fullmatch(parts[0]):
+        return False
+    if not all(_PLATFORM_PART.fullmatch(part) for part in parts[1:]):
+        return False
+    if len(parts) == 1:
+        name = parts[0].split("(", 1)[0].lower()
+        return name in _KNOWN_OS or name in _KNOWN_ARCH
+    return True
+
+
+# --------------------------------------------------------------------------------------
 # Stage graph: what dockerfile2llb does with the parsed instructions.
 # --------------------------------------------------------------------------------------
 
@@ -918,6 +1199,8 @@ class _Stage:
     index: int
     base_stage: int | None = None
     deps: list[tuple[int, int]] = field(default_factory=list)  # (stage index, line)
+    # Uses of a stage defined later: BuildKit refuses them unless a cycle is found first.
+    too_early: list[tuple[int, str]] = field(default_factory=list)  # (line, message)
 
 
 def _flag_values(flags: Iterable[str], name: str) -> tuple[list[str], str | None]:
@@ -951,6 +1234,19 @@ def _mount_sources(value: str) -> tuple[str | None, str | None]:
     return source or None, None
 
 
+def _mount_target(value: str) -> str:
+    """The ``target=`` (or ``dst=``, ``destination=``) of one ``--mount`` value."""
+    try:
+        fields = next(csv.reader([value]))
+    except (csv.Error, StopIteration):
+        return ""
+    for item in fields:
+        key, _, val = item.partition("=")
+        if key.lower() in ("target", "dst", "destination"):
+            return val
+    return ""
+
+
 def scan_dockerfile(
     text: str,
     *,
@@ -980,7 +1276,7 @@ def _scan(
     parsed = _parse_lines(text, path)
     nodes, escape, fatal = parsed.nodes, parsed.escape, parsed.fatal
     errors = result.errors
-    _report_frontend(parsed.syntax, path, build_args, result)
+    _report_frontend(_detect_syntax(text) or parsed.syntax, path, build_args, result)
     errors.extend(fatal)
     if fatal:
         return
@@ -1007,6 +1303,11 @@ def _scan(
         if cmd not in _INSTRUCTIONS:
             errors.append(ScanError(path, node.line, f"unknown instruction: {cmd.upper()}"))
             continue
+        problem = _check_instruction(node, escape)
+        if problem:
+            errors.append(ScanError(path, node.line, problem))
+            if cmd != "from":
+                continue  # a refused FROM still opens a stage, so later lines stay in place
         if cmd == "from":
             _handle_from(node, path, escape, global_env, stages, by_name, candidates, errors)
             continue
@@ -1048,6 +1349,9 @@ def _scan(
         stage, line = cycle
         label = stage.name or f"stage-{stage.index}"
         errors.append(ScanError(path, line, f"circular dependency detected on stage: {label}"))
+    else:
+        for stage in stages:
+            errors.extend(ScanError(path, line, message) for line, message in stage.too_early)
 
     for use in candidates:
         problem = validate_reference(use.image)
@@ -1147,9 +1451,7 @@ def _handle_from(
         stages.append(_Stage(name="", line=node.line, index=index))
         return
 
-    platforms, flag_error = _flag_values(node.flags, "platform")
-    if flag_error:
-        errors.append(ScanError(path, node.line, flag_error))
+    platforms, _ = _flag_values(node.flags, "platform")  # a valueless flag is refused earlier
     for value in platforms:
         try:
             expanded = expand_word(value, global_env, escape)
@@ -1161,6 +1463,15 @@ def _handle_from(
         if expanded == "":
             errors.append(
                 ScanError(path, node.line, f"empty platform value from expression {value}")
+            )
+        elif not _platform_valid(expanded):
+            errors.append(
+                ScanError(
+                    path,
+                    node.line,
+                    f"failed to parse platform {value}: {_go_quote(expanded)}: "
+                    "invalid platform specifier",
+                )
             )
 
     stage = _Stage(name=stage_name, line=node.line, index=index)
@@ -1220,17 +1531,27 @@ def _handle_copy_from(
         return
     stage = stages[stage_index]
     if _INDEX_RE.fullmatch(source):
-        target = int(source)
-        if target < 0 or target >= len(stages):
+        target: int | None = int(source)
+        if target is not None and (target < 0 or target >= len(stages)):
             errors.append(ScanError(path, node.line, f"invalid stage index {target}"))
             return
-        stage.deps.append((target, node.line))
+    else:
+        target = by_name.get(source.lower())
+    if target is None:
+        if source != "scratch":
+            candidates.append(ImageUse(source, path, node.line, "copy-from"))
         return
-    named = by_name.get(source.lower())
-    if named is not None:
-        stage.deps.append((named, node.line))
-    elif source != "scratch":
-        candidates.append(ImageUse(source, path, node.line, "copy-from"))
+    if target > stage_index:
+        # BuildKit dispatches stages in file order: a later stage is not built yet.
+        current = stage.name or f"stage-{stage.index}"
+        stage.too_early.append(
+            (
+                node.line,
+                f"cannot copy from stage {_go_quote(source)}, it needs to be defined before "
+                f"current stage {_go_quote(current)}",
+            )
+        )
+    stage.deps.append((target, node.line))
 
 
 def _handle_run_mounts(
@@ -1256,6 +1577,15 @@ def _handle_run_mounts(
             continue
         # Mounts resolve names only (no numeric index), exactly like detectRunMount.
         named = by_name.get(source.lower())
+        if named is not None and named > stage_index:
+            stage.too_early.append(
+                (
+                    node.line,
+                    f"cannot mount from stage {_go_quote(source)} to "
+                    f"{_go_quote(_mount_target(value))}, stage needs to be defined before "
+                    "current command",
+                )
+            )
         if named is not None:
             stage.deps.append((named, node.line))
         elif source != "scratch":

@@ -122,9 +122,11 @@ def test_copy_from_stage_name_or_index_is_not_a_pull() -> None:
     assert pulls(scan(text)) == [("golang", 1, "from"), ("alpine", 2, "from")]
 
 
-def test_copy_from_a_later_stage_is_not_a_pull() -> None:
+def test_copy_from_a_later_stage_is_not_a_pull_but_an_error() -> None:
     text = "FROM alpine\nCOPY --from=tools /t /t\nFROM busybox AS tools\n"
-    assert pulls(scan(text)) == [("alpine", 1, "from"), ("busybox", 3, "from")]
+    result = scan(text)
+    assert pulls(result) == [("alpine", 1, "from"), ("busybox", 3, "from")]
+    assert [line for line, _ in messages(result)] == [2]
 
 
 def test_copy_from_an_image_is_a_pull_with_its_flags_quoted_or_not() -> None:
@@ -244,7 +246,7 @@ def test_out_of_range_stage_index_is_an_error() -> None:
 
 def test_copy_from_without_value_is_an_error() -> None:
     result = scan("FROM busybox\nCOPY --from / /\n")
-    assert messages(result) == [(2, "missing a value on flag: from")]
+    assert messages(result) == [(2, "missing a value on flag: --from")]
 
 
 def test_invalid_reference_is_reported_with_the_parser_message() -> None:
