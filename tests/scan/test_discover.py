@@ -23,6 +23,23 @@ from policies.scan.discover import classify, discover, scan_paths
         ("docker-compose.yml", "compose"),
         ("other.yaml", None),
         ("README.md", None),
+        # Podman's name, and every case a case-insensitive file system builds.
+        ("Containerfile", "dockerfile"),
+        ("containerfile", "dockerfile"),
+        ("api.Containerfile", "dockerfile"),
+        ("Containerfile.dev", "dockerfile"),
+        ("DOCKERFILE", "dockerfile"),
+        ("App.DockerFile", "dockerfile"),
+        ("x.containerignore", None),
+        ("Compose.YAML", "compose"),
+        ("Docker-Compose.yml", "compose"),
+        # Files Compose merges on its own, and Podman's Compose names.
+        ("compose.override.yml", "compose"),
+        ("compose.override.yaml", "compose"),
+        ("docker-compose.override.yml", "compose"),
+        ("docker-compose.override.yaml", "compose"),
+        ("podman-compose.yml", "compose"),
+        ("container-compose.yaml", "compose"),
     ],
 )
 def test_files_are_classified_by_name(name: str, kind: str | None) -> None:
@@ -95,3 +112,60 @@ def test_fixture_tree_combines_compose_and_dockerfiles() -> None:
         "Worker.Dockerfile",
         "ci.Dockerfile",
     }
+
+
+def _tree(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+
+
+def test_files_named_like_dockerfiles_are_scanned_when_they_start_like_one(
+    tmp_path: Path,
+) -> None:
+    _tree(
+        tmp_path,
+        {
+            "Dockerfile-dev": "# dev image\nFROM evil/dev:1\n",
+            "prod_containerfile": "ARG V=1\nFROM evil/prod:$V\n",
+            "dockerfile-notes.md": "Notes about our Dockerfile.\n",
+            "docs/Dockerfile.txt.orig.bak": "",
+        },
+    )
+    found = {Path(p).name for p, kind in discover([str(tmp_path)]) if kind == "dockerfile"}
+    assert {"Dockerfile-dev", "prod_containerfile"} <= found
+    assert "dockerfile-notes.md" not in found
+    result = scan_paths([str(tmp_path)], environ={})
+    assert {"evil/dev:1", "evil/prod:1"} <= {use.image for use in result.images}
+
+
+def test_yaml_files_holding_compose_services_are_scanned_whatever_their_name(
+    tmp_path: Path,
+) -> None:
+    _tree(
+        tmp_path,
+        {
+            "deploy/stack.yml": "services:\n  web:\n    image: evil/stack:1\n",
+            "deploy/flow.yaml": "services: {api: {build: {dockerfile_inline: FROM evil/flow}}}\n",
+            ".gitlab-ci.yml": "services:\n  - postgres:16\ntest:\n  script: [true]\n",
+            "chart/values.yaml": "services:\n  web:\n    image:\n      repository: nginx\n",
+            "k8s/deploy.yaml": "apiVersion: apps/v1\nkind: Deployment\n",
+        },
+    )
+    result = scan_paths([str(tmp_path)], environ={})
+    assert result.errors == []
+    assert {use.image for use in result.images} == {"evil/stack:1", "evil/flow"}
+
+
+def test_an_override_file_without_a_main_file_is_scanned_on_its_own(tmp_path: Path) -> None:
+    _tree(tmp_path, {"compose.override.yml": "services:\n  web:\n    image: evil/orphan:1\n"})
+    result = scan_paths([str(tmp_path)], environ={})
+    assert [use.image for use in result.images] == ["evil/orphan:1"]
+
+
+def test_compose_file_in_dotenv_with_a_missing_file_is_an_error(tmp_path: Path) -> None:
+    _tree(tmp_path, {".env": "COMPOSE_FILE=compose.yaml:missing.yml\n", "compose.yaml": ""})
+    (tmp_path / "compose.yaml").write_text("services:\n  a:\n    image: redis\n")
+    result = scan_paths([str(tmp_path)], environ={})
+    assert any("missing.yml" in err.file for err in result.errors)
