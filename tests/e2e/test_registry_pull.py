@@ -10,11 +10,16 @@ policy through the REST API first, so the tests do not depend on their order.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import secrets
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -286,3 +291,141 @@ def test_empty_grant_denial_mode(
         assert_pulled(
             pull(mirror, "library/nginx", served_app.creds("mike"), tmp_path), registry_stack
         )
+
+
+# --------------------------------------------------------------------------------------------
+# Refresh tokens (docker login's identity token) and the failure limit, over real HTTP
+
+MANIFEST_ACCEPT = ", ".join(
+    [
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ]
+)
+
+
+def _token_request(
+    url: str,
+    *,
+    form: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    basic: str | None = None,
+    forwarded_for: str | None = None,
+) -> tuple[int, dict[str, str], dict[str, Any]]:
+    """GET (``query``) or form POST (``form``) to a ``/v2/token`` URL; JSON answer."""
+    headers = {"Accept": "application/json"}
+    if basic is not None:
+        headers["Authorization"] = "Basic " + base64.b64encode(basic.encode()).decode()
+    if forwarded_for is not None:
+        headers["X-Forwarded-For"] = forwarded_for
+    data = None
+    if form is not None:
+        data = urllib.parse.urlencode(form).encode()
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    if query is not None:
+        url = f"{url}?{urllib.parse.urlencode(query)}"
+    request = urllib.request.Request(url, data=data, headers=headers)  # noqa: S310 (loopback)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
+            return resp.status, dict(resp.headers.items()), json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers.items()), json.loads(exc.read())
+
+
+def _mint_pat(app: ServedApp, username: str) -> tuple[int, str]:
+    code = (
+        "import json\n"
+        "from django.contrib.auth import get_user_model\n"
+        "from orgs.tokens import mint_token\n"
+        f"user = get_user_model().objects.get(username={username!r})\n"
+        "minted = mint_token(user=user, name='e2e refresh')\n"
+        "print(json.dumps([minted.token.pk, minted.plaintext]))\n"
+    )
+    pk, plaintext = app.shell_json(code)
+    return int(pk), str(plaintext)
+
+
+def _revoke_pat(app: ServedApp, pk: int) -> None:
+    code = (
+        "import json\n"
+        "from orgs.models import PersonalAccessToken\n"
+        "from orgs.tokens import revoke_token\n"
+        f"token = PersonalAccessToken.objects.get(pk={pk})\n"
+        "revoke_token(token=token, actor=token.user)\n"
+        "print(json.dumps(True))\n"
+    )
+    app.shell_json(code)
+
+
+@pytest.mark.usefixtures("acme_policy_on")
+def test_identity_token_from_docker_login_pulls_and_dies_with_its_access_token(
+    served_app: ServedApp, registry_stack: RegistryStack
+) -> None:
+    pk, pat = _mint_pat(served_app, "mike")
+    status, _, login = _token_request(
+        served_app.token_url,
+        query={
+            "service": MIRROR_SERVICE,
+            "account": "mike",
+            "client_id": "docker",
+            "offline_token": "true",
+        },
+        basic=f"mike:{pat}",
+    )
+    assert status == 200, login
+    identity = login["refresh_token"]
+    assert identity.startswith("dckr_rt_")
+
+    def refresh(scope: str) -> tuple[int, dict[str, Any]]:
+        status, _, body = _token_request(
+            served_app.token_url,
+            form={
+                "grant_type": "refresh_token",
+                "refresh_token": identity,
+                "service": MIRROR_SERVICE,
+                "client_id": "docker",
+                "scope": scope,
+            },
+        )
+        return status, body
+
+    status, body = refresh("repository:library/nginx:pull")
+    assert status == 200, body
+    assert "refresh_token" not in body
+    manifest_url = f"{registry_stack.mirror.url}/v2/library/nginx/manifests/latest"
+    headers = {"Accept": MANIFEST_ACCEPT, "Authorization": f"Bearer {body['token']}"}
+    assert harness.http_get(manifest_url, headers=headers)[0] == 200
+    status, body = refresh("repository:someuser/custom-image:pull")
+    assert (status, body["errors"][0]) == (401, {"code": "DENIED", "message": COMMUNITY_DENIAL})
+
+    _revoke_pat(served_app, pk)
+    status, body = refresh("repository:library/nginx:pull")
+    assert status == 401, body
+    assert body["errors"][0]["code"] == "UNAUTHORIZED"
+
+
+def test_failure_limit_behind_a_proxy_spares_valid_tokens_and_other_clients(
+    served_app: ServedApp,
+) -> None:
+    with served_app.another_server(
+        IMAGEACCESS_BEHIND_PROXY="1", IMAGEACCESS_FAILED_AUTH_LIMIT="3/60"
+    ) as server:
+        attacker = f"203.0.113.{secrets.randbelow(200) + 1}"
+        query = {"service": MIRROR_SERVICE, "scope": "repository:library/nginx:pull"}
+
+        def ask(creds: str, client: str) -> tuple[int, dict[str, str], dict[str, Any]]:
+            return _token_request(
+                server.token_url, query=query, basic=creds, forwarded_for=f"6.6.6.6, {client}"
+            )
+
+        wrong = f"mike:dckr_pat_{secrets.token_urlsafe(24)}"
+        assert [ask(wrong, attacker)[0] for _ in range(3)] == [401, 401, 401]
+        status, headers, body = ask(f"charlie:dckr_pat_{secrets.token_urlsafe(24)}", attacker)
+        assert status == 429, body
+        assert body["errors"][0]["code"] == "TOOMANYREQUESTS"
+        assert int(headers["Retry-After"]) >= 1
+        # A valid token from the blocked address, and a guess from another client, are
+        # answered as they would be without the attacker.
+        assert ask(served_app.creds("mike"), attacker)[0] == 200
+        other_client = f"198.51.100.{secrets.randbelow(200) + 1}"
+        assert ask(f"erin:dckr_pat_{secrets.token_urlsafe(24)}", other_client)[0] == 401
