@@ -4,7 +4,7 @@ Usage::
 
     IMAGEACCESS_TOKEN=... imageaccess check --url URL [--org SLUG]... [--format text|json|sarif]
         [--output FILE] [--build-arg K=V]... [--env-file F]... [--profile P]...
-        [--platform OS/ARCH[/VARIANT]] [--timeout SECONDS] PATH...
+        [--platform OS/ARCH[/VARIANT]] [-f COMPOSE_FILE]... [--timeout SECONDS] PATH...
 
 The command scans ``PATH...`` exactly like ``imageaccess scan``, asks
 ``POST URL/api/v1/decisions`` about each distinct image (at most 100 per request, the API's
@@ -57,7 +57,7 @@ from email.message import Message
 from typing import IO, Any, Literal, TextIO
 
 from policies.cli import sarif
-from policies.cli.scan import add_scan_options
+from policies.cli.scan import add_scan_options, require_paths
 from policies.scan.discover import discover, scan_paths
 from policies.scan.dockerfile import ImageUse, ScanError
 
@@ -131,7 +131,7 @@ def _printable(text: str) -> str:
 
 def _configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument(
-        "paths", nargs="+", metavar="PATH", help="Dockerfile, Compose file or directory"
+        "paths", nargs="*", metavar="PATH", help="Dockerfile, Compose file or directory"
     )
     parser.add_argument(
         "--url",
@@ -239,6 +239,10 @@ def _build_args(values: Sequence[str], environ: Mapping[str, str]) -> dict[str, 
 
 
 def _validate(args: argparse.Namespace, environ: Mapping[str, str]) -> Options:
+    try:
+        require_paths(args)
+    except ValueError as exc:
+        raise CheckError(str(exc)) from None
     endpoint, base = decisions_endpoint(args.url)
     token = environ.get(TOKEN_ENV, "").strip()
     if not token:
@@ -312,6 +316,17 @@ def _envelope_message(body: bytes) -> str | None:
         if isinstance(data.get("detail"), str):  # a proxy or framework default, not ours
             return str(data["detail"])
     return None
+
+
+def _envelope_code(body: bytes) -> str | None:
+    """The ``error.code`` of the API's error envelope, if ``body`` is one."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    error = data.get("error") if isinstance(data, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else None
 
 
 def _network_reason(exc: BaseException, timeout: float) -> str:
@@ -429,6 +444,8 @@ class DecisionClient:
             return f"authentication failed (HTTP 401): {message}; check {TOKEN_ENV}"
         if status == 403:
             return f"forbidden (HTTP 403): {message}"
+        if status == 400 and _envelope_code(answer) == "unknown_organization":
+            return f"{message} (--org names an organization by its slug; check the spelling)"
         if status == 400:
             return f"the server rejected the request (HTTP 400): {message}"
         if status == 404:
@@ -758,7 +775,7 @@ def run(
             file=err,
         )
 
-    discovered = [path for path, _ in discover(args.paths)]
+    discovered = [path for path, _ in discover([*args.paths, *args.compose_file])]
     progress = Progress(err, _isatty(err) and len(discovered) > PROGRESS_MIN_FILES)
     progress.show(f"imageaccess: scanning {len(discovered)} files...")
     result = scan_paths(
@@ -768,6 +785,7 @@ def run(
         profiles=args.profile or None,
         platform=args.platform,
         environ=env,
+        compose_files=args.compose_file,
     )
     scan_errors = list(result.errors)
     if not discovered and not scan_errors:

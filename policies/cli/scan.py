@@ -3,10 +3,10 @@
 Usage::
 
     imageaccess scan [--json] [--build-arg K=V]... [--env-file F]... [--profile P]...
-                     [--platform OS/ARCH[/VARIANT]] PATH...
+                     [--platform OS/ARCH[/VARIANT]] [-f COMPOSE_FILE]... PATH...
 
 Text output is one ``file:line: kind image`` line per pull (kind: ``syntax`` for the BuildKit
-frontend, ``from``, ``copy-from``, ``mount-from``, ``compose``), then one
+frontend, ``from``, ``copy-from``, ``mount-from``, ``compose``, ``cache-from``), then one
 ``file:line: error: message`` line per problem. ``--json`` prints::
 
     {"images": [{"image", "reference", "file", "line", "kind"}],
@@ -16,8 +16,8 @@ where ``reference`` is the fully normalised reference (``docker.io/library/nginx
 or ``null`` while the reference parser module is unavailable.
 
 Exit status: 0 when the scan found no error; 2 when it found any error or the command line
-was invalid (a malformed ``--build-arg`` or ``--platform``). CI should treat 2 as "cannot
-vouch for the images used". Runs without Django.
+was invalid (a malformed ``--build-arg`` or ``--platform``, nothing to scan). CI should treat
+2 as "cannot vouch for the images used". Runs without Django.
 """
 
 from __future__ import annotations
@@ -33,7 +33,16 @@ from typing import Any, TextIO
 from policies.scan.discover import scan_paths
 from policies.scan.dockerfile import ImageUse, ScanError, ScanResult
 
-__all__ = ["EXIT_ERRORS", "EXIT_OK", "add_parser", "build_parser", "main", "run"]
+__all__ = [
+    "EXIT_ERRORS",
+    "EXIT_OK",
+    "add_parser",
+    "add_scan_options",
+    "build_parser",
+    "main",
+    "require_paths",
+    "run",
+]
 
 EXIT_OK = 0
 EXIT_ERRORS = 2
@@ -47,7 +56,7 @@ class _UsageError(ValueError):
 
 def _configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument(
-        "paths", nargs="+", metavar="PATH", help="Dockerfile, Compose file or directory"
+        "paths", nargs="*", metavar="PATH", help="Dockerfile, Compose file or directory"
     )
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     add_scan_options(parser, verb="scan")
@@ -57,6 +66,15 @@ def _configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def add_scan_options(parser: argparse.ArgumentParser, *, verb: str) -> None:
     """The options that shape a scan, shared by ``scan`` and ``check``."""
+    parser.add_argument(
+        "-f",
+        "--compose-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a Compose project made of these files merged in order, like docker compose -f "
+        "(repeatable)",
+    )
     parser.add_argument(
         "--build-arg",
         action="append",
@@ -99,6 +117,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def build_parser() -> argparse.ArgumentParser:
     """A standalone parser for ``scan`` (tests, and use without the dispatcher)."""
     return _configure(argparse.ArgumentParser(prog="imageaccess scan"))
+
+
+def require_paths(args: argparse.Namespace) -> None:
+    """Refuse a command line that names nothing to scan."""
+    if not args.paths and not args.compose_file:
+        raise _UsageError("give at least one PATH or --compose-file")
 
 
 def _build_args(values: Sequence[str]) -> dict[str, str]:
@@ -162,6 +186,7 @@ def _print(result: ScanResult, as_json: bool, out: TextIO) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the scan described by parsed ``args``; print the result; return the exit code."""
     try:
+        require_paths(args)
         build_args = _build_args(args.build_arg)
         if not _PLATFORM.fullmatch(args.platform):
             raise _UsageError(f"invalid --platform {args.platform!r}: expected os/arch[/variant]")
@@ -174,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
         env_files=args.env_file or None,
         profiles=args.profile or None,
         platform=args.platform,
+        compose_files=args.compose_file,
     )
     _print(result, args.json, sys.stdout)
     return EXIT_ERRORS if result.errors else EXIT_OK

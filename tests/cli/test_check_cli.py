@@ -81,7 +81,16 @@ JSON_REPORT_SCHEMA: dict[str, Any] = {
                     "reference": {"type": ["string", "null"]},
                     "file": {"type": "string"},
                     "line": {"type": "integer", "minimum": 1},
-                    "kind": {"enum": ["syntax", "from", "copy-from", "mount-from", "compose"]},
+                    "kind": {
+                        "enum": [
+                            "syntax",
+                            "from",
+                            "copy-from",
+                            "mount-from",
+                            "compose",
+                            "cache-from",
+                        ]
+                    },
                     "allowed": {"type": "boolean"},
                     "would_deny": {"type": "boolean"},
                     "reason": {"type": ["string", "null"]},
@@ -515,6 +524,35 @@ def test_400_shows_the_servers_message(api: FakeAPI, project: Path) -> None:
     result = run_check("--url", api.url, ".")
     assert result.code == check_cli.EXIT_ERROR
     assert "rejected the request (HTTP 400): orgs: unknown organization" in result.stderr
+
+
+def test_unknown_organization_is_named_and_exits_2(api: FakeAPI, project: Path) -> None:
+    api.replies.append(
+        lambda body: error_reply(400, "unknown_organization", "unknown organization: acmee")
+    )
+    result = run_check("--url", api.url, "--org", "acmee", ".")
+    assert result.code == check_cli.EXIT_ERROR
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "imageaccess check: error: unknown organization: acmee "
+        "(--org names an organization by its slug; check the spelling)"
+    ]
+    assert len(api.requests) == 1  # a 400 is not retried
+
+
+def test_compose_files_option_merges_files_in_order(api: FakeAPI, tmp_path: Path) -> None:
+    (tmp_path / "base.yml").write_text("services:\n  web:\n    image: nginx\n")
+    (tmp_path / "prod.yml").write_text("services:\n  web:\n    image: someuser/custom-image\n")
+    result = run_check(
+        "--url",
+        api.url,
+        "--compose-file",
+        str(tmp_path / "base.yml"),
+        "-f",
+        str(tmp_path / "prod.yml"),
+    )
+    assert result.code == check_cli.EXIT_DENIED, result.output
+    assert f"prod.yml:3: {COMMUNITY} (someuser/custom-image)" in result.stdout
 
 
 def test_503_is_retried_then_fails(api: FakeAPI, project: Path) -> None:

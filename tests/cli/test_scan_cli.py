@@ -29,7 +29,16 @@ SCHEMA = {
                     "reference": {"type": ["string", "null"]},
                     "file": {"type": "string"},
                     "line": {"type": "integer", "minimum": 1},
-                    "kind": {"enum": ["syntax", "from", "copy-from", "mount-from", "compose"]},
+                    "kind": {
+                        "enum": [
+                            "syntax",
+                            "from",
+                            "copy-from",
+                            "mount-from",
+                            "compose",
+                            "cache-from",
+                        ]
+                    },
                 },
             },
         },
@@ -197,3 +206,59 @@ def test_module_runs_without_django(project: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["errors"] == []
+
+
+DOCKER_HUB_SPELLINGS = [
+    (
+        "REGISTRY-1.DOCKER.IO/someuser/custom-image",
+        "REGISTRY-1.DOCKER.IO/someuser/custom-image:latest",
+    ),
+    (
+        "registry-1.docker.io:443/someuser/custom-image",
+        "registry-1.docker.io:443/someuser/custom-image:latest",
+    ),
+    ("Index.Docker.IO/someuser/custom-image", "Index.Docker.IO/someuser/custom-image:latest"),
+    ("index.docker.io/someuser/custom-image", "docker.io/someuser/custom-image:latest"),
+    (
+        "registry.hub.docker.com/someuser/custom-image",
+        "registry.hub.docker.com/someuser/custom-image:latest",
+    ),
+]
+
+
+def test_docker_hub_spellings_are_printed_exactly_as_docker_parses_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text("".join(f"FROM {image}\n" for image, _ in DOCKER_HUB_SPELLINGS))
+    code, out, _ = run(["--json", str(dockerfile)], capsys)
+    assert code == 0, out
+    payload = json.loads(out)
+    assert [(i["image"], i["reference"]) for i in payload["images"]] == DOCKER_HUB_SPELLINGS
+
+
+def test_compose_file_option_scans_files_merged_in_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a.yml").write_text("services:\n  web:\n    image: nginx\n")
+    (tmp_path / "b.yml").write_text("services:\n  web:\n    image: someuser/custom-image\n")
+    code, out, _ = run(
+        ["-f", str(tmp_path / "a.yml"), "--compose-file", str(tmp_path / "b.yml")], capsys
+    )
+    assert code == 0, out
+    assert f"{tmp_path / 'b.yml'}:3: compose someuser/custom-image" in out.splitlines()
+
+
+def test_override_file_and_cache_from_are_listed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "compose.yaml").write_text("services:\n  web:\n    image: nginx\n")
+    (tmp_path / "compose.override.yaml").write_text(
+        "services:\n  web:\n    build:\n      dockerfile_inline: FROM alpine\n"
+        "      cache_from: [someuser/cache:1]\n"
+    )
+    code, out, _ = run([str(tmp_path)], capsys)
+    assert code == 0, out
+    assert (
+        f"{tmp_path / 'compose.override.yaml'}:5: cache-from someuser/cache:1" in out.splitlines()
+    )
