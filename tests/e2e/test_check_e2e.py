@@ -259,3 +259,72 @@ def test_sarif_report_is_valid(served_app: ServedApp, project: Path) -> None:
     )
     # The CI log still shows the denial while the report goes to the file.
     assert f"Dockerfile:3: {COMMUNITY_DENIAL} (someuser/custom-image)" in result.stderr
+
+
+# Every spelling under which a daemon fetches from Docker Hub: host names compared without
+# regard to case and with the default port removed. The scanner prints each as Docker parses
+# it; the server classifies each as Docker Hub, so the community image is denied every time.
+DOCKER_HUB_SPELLINGS = [
+    "REGISTRY-1.DOCKER.IO/someuser/custom-image",
+    "registry-1.docker.io:443/someuser/custom-image",
+    "Registry-1.Docker.Io:443/someuser/custom-image",
+    "Index.Docker.IO/someuser/custom-image",
+    "index.docker.io:443/someuser/custom-image",
+    "registry.hub.docker.com/someuser/custom-image",
+    "REGISTRY.HUB.DOCKER.COM:443/someuser/custom-image",
+    "docker.io:443/someuser/custom-image",
+    "DOCKER.IO/someuser/custom-image",
+]
+
+
+@pytest.mark.usefixtures("acme_policy_on")
+@pytest.mark.parametrize("image", DOCKER_HUB_SPELLINGS)
+def test_docker_hub_under_another_spelling_is_denied(
+    served_app: ServedApp, tmp_path: Path, image: str
+) -> None:
+    (tmp_path / "Dockerfile").write_text(f"FROM {image}\n")
+    (tmp_path / "compose.yaml").write_text(f"services:\n  tool:\n    image: {image}\n")
+    result = run_check(
+        tmp_path, served_app.token("mike"), "--url", served_app.base_url, "--org", "acme", "."
+    )
+    assert result.code == 1, str(result)
+    assert result.stdout.splitlines() == [
+        f"Dockerfile:1: {COMMUNITY_DENIAL} ({image})",
+        f"compose.yaml:3: {COMMUNITY_DENIAL} ({image})",
+        "1 image checked in 2 files: 0 allowed, 1 denied",
+    ]
+
+
+@pytest.mark.usefixtures("acme_policy_on")
+def test_docker_hub_spellings_are_denied_without_naming_an_org(
+    served_app: ServedApp, tmp_path: Path
+) -> None:
+    (tmp_path / "Dockerfile").write_text(
+        "".join(f"FROM {image} AS s{i}\n" for i, image in enumerate(DOCKER_HUB_SPELLINGS))
+    )
+    result = run_check(tmp_path, served_app.token("mike"), "--url", served_app.base_url, ".")
+    assert result.code == 1, str(result)
+    n = len(DOCKER_HUB_SPELLINGS)
+    assert result.stdout.splitlines()[-1] == (
+        f"{n} images checked in 1 file: 0 allowed, {n} denied"
+    )
+
+
+def test_unknown_organization_exits_2_with_its_name(served_app: ServedApp, project: Path) -> None:
+    result = run_check(
+        project, served_app.token("mike"), "--url", served_app.base_url, "--org", "no-such-org", "."
+    )
+    assert result.code == 2, str(result)
+    assert result.stdout == ""
+    assert "imageaccess check: error: unknown organization: no-such-org" in result.stderr
+
+
+@pytest.mark.usefixtures("acme_policy_on")
+def test_org_slug_in_another_case_decides_like_the_org(
+    served_app: ServedApp, project: Path
+) -> None:
+    result = run_check(
+        project, served_app.token("mike"), "--url", served_app.base_url, "--org", "ACME", "."
+    )
+    assert result.code == 1, str(result)
+    assert f"Dockerfile:3: {COMMUNITY_DENIAL} (someuser/custom-image)" in result.stdout
