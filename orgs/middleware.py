@@ -4,25 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from allauth.mfa.models import Authenticator
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
-from orgs.models import Membership
-from orgs.roles import Role
+from orgs.permissions import TOTP_SETUP_URL, two_factor_setup_required
 
-TOTP_SETUP_URL = "/accounts/2fa/totp/activate/"
 # Pages an owner without two-factor authentication can still reach: setting it up, signing
-# out, and what those pages need.
+# out, and what those pages need. The API and the registry answer for themselves: the API
+# refuses such a session with 403 (``orgs.permissions.OwnerTwoFactorComplete``), the
+# registry takes tokens only.
 _EXEMPT_PREFIXES = ("/accounts/", "/static/", "/healthz", "/readyz", "/api/", "/v2/")
 
 
 class RequireOwnerTwoFactorMiddleware:
     """Send owners of organizations that require two-factor authentication to set it up.
 
-    Token-authenticated API calls are unaffected (they carry no session); the browser
-    console is closed to such an owner until a TOTP authenticator is active.
+    The browser console is closed to such an owner until a TOTP authenticator is active;
+    the rule itself lives in ``orgs.permissions``.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -34,7 +33,7 @@ class RequireOwnerTwoFactorMiddleware:
             user is not None
             and user.is_authenticated
             and not request.path.startswith(_EXEMPT_PREFIXES)
-            and self._needs_two_factor(user.pk)
+            and two_factor_setup_required(user.pk)
         ):
             messages.warning(
                 request,
@@ -43,14 +42,3 @@ class RequireOwnerTwoFactorMiddleware:
             )
             return redirect(TOTP_SETUP_URL)
         return self.get_response(request)
-
-    @staticmethod
-    def _needs_two_factor(user_id: int) -> bool:
-        required = Membership.objects.filter(
-            user_id=user_id, role=Role.OWNER, org__require_two_factor=True
-        ).exists()
-        if not required:
-            return False
-        return not Authenticator.objects.filter(
-            user_id=user_id, type=Authenticator.Type.TOTP
-        ).exists()

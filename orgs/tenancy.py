@@ -13,10 +13,12 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponseBase
 from rest_framework import exceptions
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from orgs.models import Membership, Organization, PersonalAccessToken, TokenScope
+from orgs.permissions import OwnerTwoFactorComplete
 from orgs.roles import Capability, role_can
 
 
@@ -72,8 +74,11 @@ class OrgAPIView(APIView):
     """Base for ``/api/v1/orgs/<slug>/...``: resolves the org and checks capabilities.
 
     Writes through a token also need the ``admin`` token scope; a session is enough in the
-    browser (CSRF-protected by DRF's session authentication).
+    browser (CSRF-protected by DRF's session authentication), once the caller has met the
+    owners' two-factor rule (``OwnerTwoFactorComplete``), reads and writes alike.
     """
+
+    permission_classes = [IsAuthenticated, OwnerTwoFactorComplete]
 
     read_capability: Capability = Capability.VIEW
     write_capability: Capability = Capability.MANAGE_POLICY
