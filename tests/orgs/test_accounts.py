@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from http import HTTPStatus
+from typing import Any
 
 import pytest
 from django.core import mail
@@ -127,7 +128,7 @@ def test_org_switcher_only_switches_to_my_organizations(cast: Cast, client: Clie
     assert client.get("/orgs/?switch=globex").status_code == HTTPStatus.OK
 
 
-def _sign_in(client: Client, login: str, password: str, **extra: str) -> bytes:
+def _sign_in(client: Client, login: str, password: str, **extra: Any) -> bytes:
     return client.post("/accounts/login/", {"login": login, "password": password}, **extra).content
 
 
@@ -166,7 +167,7 @@ def test_sign_in_address_limit_counts_the_client_behind_a_trusted_proxy(
 ) -> None:
     settings.TRUSTED_PROXY_COUNT = 1
     settings.ACCOUNT_RATE_LIMITS = {"login_failed": "3/m/ip,50/5m/key"}
-    proxy = {"REMOTE_ADDR": "10.0.0.2"}
+    proxy: dict[str, Any] = {"REMOTE_ADDR": "10.0.0.2"}
     attacker = {**proxy, "HTTP_X_FORWARDED_FOR": "203.0.113.7"}
     for login in ("a1", "a2", "a3"):
         _sign_in(client, login, "wrong", **attacker)

@@ -185,7 +185,7 @@ def test_client_address(
     settings, trusted: int, remote: str, forwarded: str | None, expected: str | None
 ) -> None:
     settings.TRUSTED_PROXY_COUNT = trusted
-    extra = {"REMOTE_ADDR": remote}
+    extra: dict[str, Any] = {"REMOTE_ADDR": remote}
     if forwarded is not None:
         extra["HTTP_X_FORWARDED_FOR"] = forwarded
     assert client_address(RequestFactory().get("/", **extra)) == expected

@@ -36,7 +36,7 @@ def _private_key(tmp_path, settings) -> None:
     signing_key.cache_clear()
 
 
-def basic(username: str, secret: str) -> dict[str, str]:
+def basic(username: str, secret: str) -> dict[str, Any]:
     raw = base64.b64encode(f"{username}:{secret}".encode()).decode()
     return {"HTTP_AUTHORIZATION": f"Basic {raw}"}
 

@@ -45,7 +45,7 @@ def acme_denies_community(cast: Cast) -> None:
     )
 
 
-def basic(username: str, secret: str) -> dict[str, str]:
+def basic(username: str, secret: str) -> dict[str, Any]:
     raw = base64.b64encode(f"{username}:{secret}".encode()).decode()
     return {"HTTP_AUTHORIZATION": f"Basic {raw}"}
 

@@ -32,7 +32,7 @@ def _setup(tmp_path, settings) -> None:
     signing_key.cache_clear()
 
 
-def basic(username: str, secret: str) -> dict[str, str]:
+def basic(username: str, secret: str) -> dict[str, Any]:
     raw = base64.b64encode(f"{username}:{secret}".encode()).decode()
     return {"HTTP_AUTHORIZATION": f"Basic {raw}"}
 
@@ -41,7 +41,7 @@ def wrong_pat() -> str:
     return f"dckr_pat_{secrets.token_urlsafe(24)}"
 
 
-def get(client: Client, auth: dict[str, str], **extra: Any) -> Any:
+def get(client: Client, auth: dict[str, Any], **extra: Any) -> Any:
     return client.get(
         URL, {"service": SERVICE, "scope": "repository:library/nginx:pull"}, **auth, **extra
     )
