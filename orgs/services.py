@@ -7,7 +7,6 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -120,7 +119,14 @@ class IssuedInvitation:
 def invite(
     *, actor: Membership, email: str = "", username: str = "", role: str = Role.MEMBER
 ) -> IssuedInvitation:
-    """Invite someone by email or username; only owners may invite."""
+    """Invite someone by email or username; only owners may invite.
+
+    The answer never tells whether an account exists, so inviting cannot be used to find
+    out who has one: an invitation to a username nobody has yet is issued like any other
+    (whoever signs up with that name may accept it), and the same queries run either way.
+    Only membership of this organization is refused, in the words the owner typed: its
+    members' names and addresses are on the members page already.
+    """
     if actor.role != Role.OWNER:
         raise MembershipError("Only owners can invite members.")
     if role not in Role.values:
@@ -129,16 +135,13 @@ def invite(
     if bool(email) == bool(username):
         raise MembershipError("Invite either an email address or a username.")
     org = actor.org
-    user_model = get_user_model()
-    existing = None
+    members = Membership.objects.filter(org=org)
     if username:
-        existing = user_model.objects.filter(username__iexact=username).first()
-        if existing is None:
-            raise MembershipError(f"There is no user named {username!r}.")
+        members = members.filter(user__username__iexact=username)
     else:
-        existing = user_model.objects.filter(email__iexact=email).first()
-    if existing is not None and Membership.objects.filter(org=org, user=existing).exists():
-        raise MembershipError(f"{existing.get_username()} is already a member.")
+        members = members.filter(user__email__iexact=email)
+    if members.exists():
+        raise MembershipError(f"{username or email} is already a member.")
     pending = Invitation.objects.pending().filter(org=org, email=email, username=username)
     if pending.exists():
         raise MembershipError("There is already a pending invitation for them.")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
@@ -158,8 +159,26 @@ def _invitation_url(request: HttpRequest, issued: IssuedInvitation) -> str:
     return request.build_absolute_uri(reverse("invitation", args=[issued.secret]))
 
 
+def _send_in_background(subject: str, body: str, recipient: str, *, invitation_pk: int) -> None:
+    """Send one email on a thread of its own; a failure is logged, never shown."""
+
+    def send() -> None:
+        try:
+            send_mail(subject, body, None, [recipient])
+        except Exception:
+            logger.exception("could not email invitation %s", invitation_pk)
+
+    threading.Thread(target=send, name="invitation-mail", daemon=True).start()
+
+
 def _deliver_invitation(request: HttpRequest, issued: IssuedInvitation) -> None:
-    """Show the link once (email may go to the console backend) and email it when we can."""
+    """Show the link once (email may go to the console backend) and email it when we can.
+
+    An invitation by email goes to the address the owner typed, so a failure to send it is
+    reported. One by username goes to that account's address when there is such an account,
+    in the background: neither the mail server's time nor its failure may tell the owner
+    whether the account exists.
+    """
     invitation = issued.invitation
     url = _invitation_url(request, issued)
     messages.success(
@@ -179,8 +198,12 @@ def _deliver_invitation(request: HttpRequest, issued: IssuedInvitation) -> None:
         f"{invitation.get_role_display().lower()}.\n\n"
         f"Accept or decline here (the link works for 7 days): {url}\n"
     )
+    subject = f"Join {invitation.org.name} on imageaccess"
+    if invitation.username:
+        _send_in_background(subject, body, recipient, invitation_pk=invitation.pk)
+        return
     try:
-        send_mail(f"Join {invitation.org.name} on imageaccess", body, None, [recipient])
+        send_mail(subject, body, None, [recipient])
     except Exception:
         # The link is already on screen, so a mail outage must not lose the invitation.
         logger.exception("could not email invitation %s", invitation.pk)
