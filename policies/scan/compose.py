@@ -574,6 +574,16 @@ class _Converter:
                 raise _Fail
             name = str(key_node.value)
             child = f"{where}.{name}" if where else name
+            if name in out:
+                # Compose's YAML parser refuses a repeated key; PyYAML would keep the last.
+                first = out.key_at[name][1]
+                self.errors.append(
+                    ScanError(
+                        self.path,
+                        key_node.start_mark.line + 1,
+                        f"mapping key {_go_quote(name)} already defined at line {first}",
+                    )
+                )
             out[name] = self.convert(value_node, child)
             out.key_at[name] = (self.path, key_node.start_mark.line + 1)
         # Explicit keys win over merged ones; earlier merge sources win over later ones.
@@ -1275,7 +1285,9 @@ def scan_compose_project(
     The project directory is the first file's directory: relative build contexts of every
     file resolve against it, and its ``.env`` (after those of ``dotenv_dirs``, the
     directories Compose was run from) supplies variables unless ``env_files`` are given.
-    ``texts`` maps a file path to its content when it is not to be read from disk.
+    ``COMPOSE_ENV_FILES`` in ``environ`` (comma-separated) stands for ``env_files`` when none
+    are given, as for ``docker compose``. ``texts`` maps a file path to its content when it is
+    not to be read from disk.
     ``dockerfiles_seen``, if given, collects the absolute paths of Dockerfiles built.
     Never raises for any input: problems become :class:`ScanError`.
     """
@@ -1293,6 +1305,9 @@ def scan_compose_project(
         return result
     working_dir = os.path.dirname(local[0]) or "."
     dirs = [*(dotenv_dirs or []), working_dir]
+    if not env_files and environ.get("COMPOSE_ENV_FILES"):
+        # `docker compose` reads its --env-file default from COMPOSE_ENV_FILES.
+        env_files = [f for f in environ["COMPOSE_ENV_FILES"].split(",") if f]
     env, env_errors = load_compose_env(local[0], env_files, environ, dotenv_dirs=dirs)
     result.errors.extend(env_errors)
     given = {os.path.normpath(k): v for k, v in (texts or {}).items()}

@@ -548,6 +548,7 @@ class _Node:
     is_json: bool = False
     error: str | None = None
     sub: _Node | None = None  # ONBUILD's trigger instruction
+    words: list[str] | None = None  # ENV/LABEL words as parseWords splits them
 
 
 def _is_comment(raw: str) -> bool:
@@ -738,7 +739,8 @@ def _make_node(line: str, lineno: int, escape: str) -> _Node:
         if len(kind_and_cmd) == 2:
             node.is_json, node.error = _json_args(kind_and_cmd[1])
     elif cmd in ("env", "label"):
-        node.error = _check_name_val(rest, cmd.upper(), escape)
+        node.words = _parse_words(rest, escape)
+        node.error = _check_name_val(node.words, rest, cmd.upper())
     elif cmd == "onbuild" and rest:
         node.sub = _make_node(rest, lineno, escape)
         if node.sub.error:
@@ -746,8 +748,7 @@ def _make_node(line: str, lineno: int, escape: str) -> _Node:
     return node
 
 
-def _check_name_val(rest: str, key: str, escape: str) -> str | None:
-    words = _parse_words(rest, escape)
+def _check_name_val(words: list[str], rest: str, key: str) -> str | None:
     if not words:
         return None
     if "=" not in words[0]:
@@ -1015,6 +1016,8 @@ _ANY_VALUE = _AnyValue()
 
 def _expansion_error(words: Iterable[str], escape: str) -> str | None:
     for word in words:
+        if "'" not in word and '"' not in word and "${" not in word:
+            continue  # only a quote or a braced expansion can fail to lex
         try:
             expand_word(word, _ANY_VALUE, escape)
         except ShellLexError as exc:
@@ -1026,7 +1029,7 @@ def _words_expanded(node: _Node, escape: str) -> list[str]:
     """The words BuildKit expands with its shell lexer when it dispatches ``node``."""
     cmd, rest = node.cmd, node.rest
     if cmd in ("env", "label"):
-        words = _parse_words(rest, escape)
+        words = node.words if node.words is not None else _parse_words(rest, escape)
         if words and "=" not in words[0]:
             return [words[0], rest[len(words[0]) :].strip()]
         out: list[str] = []

@@ -446,3 +446,24 @@ def test_compose_built_dockerfile_needing_an_arg_is_not_an_error_on_its_own(
     result = scan_paths([str(tmp_path)], environ={})
     assert result.errors == []
     assert images(result) == {"python:3.12"}
+
+
+def test_a_repeated_key_is_an_error_as_in_compose(tmp_path: Path) -> None:
+    write(tmp_path, {"compose.yaml": "services:\n  a:\n    image: nginx\n    image: evil/dup:1\n"})
+    result = scan_compose(path=str(tmp_path / "compose.yaml"), environ={})
+    assert [(err.line, err.message) for err in result.errors] == [
+        (4, 'mapping key "image" already defined at line 3')
+    ]
+
+
+def test_compose_env_files_from_the_environment_replace_dotenv(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "compose.yaml": "services:\n  a:\n    image: ${IMAGE}\n",
+            ".env": "IMAGE=nginx\n",
+            "ci.env": "IMAGE=evil/ci:1\n",
+        },
+    )
+    result = scan_paths([str(tmp_path)], environ={"COMPOSE_ENV_FILES": str(tmp_path / "ci.env")})
+    assert images(result) == {"evil/ci:1"}
