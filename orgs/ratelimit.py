@@ -130,10 +130,14 @@ def _increment(key: str, timeout: int) -> int:
 failed_token_auth = FailureLimiter("token-auth")
 
 
-def address_key(address: str | None) -> str | None:
-    """The limiter key of a client address: the address, or its /64 for IPv6."""
+def address_key(address: str | None) -> str:
+    """The limiter key of a client address: the address, or its /64 for IPv6.
+
+    Clients whose address cannot be told (a Unix socket with no trusted proxy) share one key,
+    so their guesses are limited too; a valid credential is not refused because of it.
+    """
     if not address:
-        return None
+        return "addr:unknown"
     try:
         parsed = ipaddress.ip_address(address)
     except ValueError:

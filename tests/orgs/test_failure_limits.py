@@ -218,3 +218,13 @@ def test_malformed_behind_proxy_stops_start_up_naming_it(value: str) -> None:
 def test_behind_proxy_counts_trusted_proxies() -> None:
     result = _check_with("2")
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.django_db
+def test_clients_without_a_known_address_are_still_limited(
+    limited: None, tokens: dict[str, str]
+) -> None:
+    for _ in range(LIMIT):
+        assert decide(wrong_pat(), REMOTE_ADDR="").status_code == HTTPStatus.UNAUTHORIZED
+    assert_throttled(decide(wrong_pat(), REMOTE_ADDR=""))
+    assert decide(tokens["mike"], REMOTE_ADDR="").status_code == HTTPStatus.OK
