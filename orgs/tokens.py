@@ -236,7 +236,7 @@ def authenticate_token(plaintext: str, *, username: str | None = None) -> Person
     token = find_token(plaintext)
     if token is None or not token.user.is_active:
         raise TokenError(GENERIC_FAILURE, code="invalid_credentials")
-    if username is not None and username.lower() not in _names_of(token.user):
+    if username is not None and not names_user(username, token.user):
         raise TokenError(GENERIC_FAILURE, code="invalid_credentials")
     if token.revoked_at is not None:
         raise TokenError("this access token was revoked", code="token_revoked")
@@ -248,6 +248,11 @@ def authenticate_token(plaintext: str, *, username: str | None = None) -> Person
         )
     touch_last_used(token, now)
     return token
+
+
+def names_user(name: str, user: User) -> bool:
+    """Whether ``name`` is ``user``'s username or email address (case does not matter)."""
+    return name.lower() in _names_of(user)
 
 
 def _names_of(user: User) -> set[str]:

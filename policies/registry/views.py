@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,7 @@ from orgs.tokens import (
     authenticate_refresh_token,
     authenticate_token,
     mint_refresh_token,
+    names_user,
 )
 from policies.decisions import PolicyUnavailable, UnknownOrganization, decide_images
 from policies.engine.reference import InvalidReference, parse_normalized_named
@@ -110,10 +112,16 @@ def _count_malformed(request: HttpRequest) -> None:
     count_failure(address=client_address(request))
 
 
-def _limited(request: HttpRequest, verify: Any, *, username: str | None, secret: str) -> Caller:
+def _limited(
+    request: HttpRequest,
+    verify: Callable[[], PersonalAccessToken],
+    *,
+    username: str | None,
+    secret: str,
+) -> Caller:
     """Check one credential under the failure limit; a refusal becomes the registry's 401."""
     try:
-        token: PersonalAccessToken = limit_failures(
+        token = limit_failures(
             verify,
             address=lambda: client_address(request),
             username=username,
@@ -133,7 +141,7 @@ def _authenticate(
     def verify() -> PersonalAccessToken:
         token = authenticate_token(secret, username=username)
         # docker login names the account again; a mismatch is a failed credential too.
-        if account and account.lower() != token.user.get_username().lower():
+        if account and not names_user(account, token.user):
             raise TokenError(GENERIC_FAILURE, code="invalid_credentials")
         return token
 

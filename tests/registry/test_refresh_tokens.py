@@ -253,3 +253,10 @@ def test_refresh_tokens_never_reach_log_output() -> None:
 
     secret = TokenPrefix.REGISTRY_REFRESH + "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t"
     assert "s3cr3t" not in redact(f"daemon sent {secret} to the realm")
+
+
+def test_docker_login_with_the_email_address_as_username(cast: Cast, client: Client) -> None:
+    # docker login -u mike@example.com sends that as both the Basic username and the account.
+    minted = mint_token(user=cast.mike, name="laptop")
+    token = docker_login(client, "mike@example.com", minted.plaintext)
+    assert subject(refresh(client, token)) == "mike"
