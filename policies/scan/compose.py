@@ -664,7 +664,26 @@ def _as_key_values(value: object) -> object:
     return out
 
 
-def _merge(base: object, other: object, path: tuple[str, ...]) -> object:
+class _TooLarge(Exception):
+    """Merging would take more steps than any real project needs (an alias bomb)."""
+
+
+class _Budget:
+    """Steps left for merging one project: aliases make trees share nodes, so a tree
+    merged with itself at every level could otherwise cost exponential time."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, steps: int = 200_000) -> None:
+        self.left = steps
+
+    def spend(self, steps: int) -> None:
+        self.left -= steps
+        if self.left < 0:
+            raise _TooLarge
+
+
+def _merge(base: object, other: object, path: tuple[str, ...], budget: _Budget) -> object:
     """``other`` (a later file, or the extending service) merged over ``base``."""
     if _absent(base):
         return other
@@ -682,6 +701,7 @@ def _merge(base: object, other: object, path: tuple[str, ...]) -> object:
     ):
         base, other = _as_key_values(base), _as_key_values(other)
     if isinstance(base, _Map) and isinstance(other, _Map):
+        budget.spend(len(base) + len(other))
         out = _copy_map(base)
         for key, value in other.items():
             if isinstance(value, _Reset):
@@ -690,10 +710,11 @@ def _merge(base: object, other: object, path: tuple[str, ...]) -> object:
                 continue
             if value is None and key in out:
                 continue
-            out[key] = _merge(out.get(key), value, (*path, key))
+            out[key] = _merge(out.get(key), value, (*path, key), budget)
             out.key_at[key] = other.key_at.get(key, (other.file, other.line))
         return out
     if isinstance(base, _Seq) and isinstance(other, _Seq):
+        budget.spend(len(base) + len(other))
         seq = _Seq(base)
         seq.extend(other)
         seq.file = other.file
@@ -794,6 +815,7 @@ class _ComposeProject:
         self.result = result
         self.dockerfiles_seen = dockerfiles_seen
         self.texts = texts
+        self.budget = _Budget()
         self.documents_cache: dict[tuple[str, int], list[_Map]] = {}
         self.extends_cache: dict[tuple[str, int], _Map | None] = {}
         self.dockerfile_scans: dict[tuple[str, tuple[tuple[str, str], ...], str], ScanResult] = {}
@@ -846,7 +868,7 @@ class _ComposeProject:
             for cfg in self.documents(file, env):
                 cfg = self.apply_include(cfg, file, working_dir, env, stack)
                 cfg = self.apply_extends(cfg, file, working_dir, env)
-                model = _merge(model, cfg, ())
+                model = _merge(model, cfg, (), self.budget)
         return model if isinstance(model, _Map) else None
 
     def apply_include(
@@ -914,12 +936,16 @@ class _ComposeProject:
             if isinstance(services, _Map):
                 # A service imported twice: the one imported first wins, as in compose-go.
                 imported = (
-                    services if imported is None else _merge(services, imported, ("services",))
+                    services
+                    if imported is None
+                    else _merge(services, imported, ("services",), self.budget)
                 )
         out = _without(cfg, "include")
         own = cfg.get("services")
         if imported is not None:
-            out["services"] = imported if _absent(own) else _merge(imported, own, ("services",))
+            out["services"] = (
+                imported if _absent(own) else _merge(imported, own, ("services",), self.budget)
+            )
             out.key_at.setdefault("services", (at_file, at_line))
         return out
 
@@ -986,7 +1012,7 @@ class _ComposeProject:
             return self.extends_cache[key]
         model: object = None
         for doc in self.documents(path, env):
-            model = _merge(model, doc, ())
+            model = _merge(model, doc, (), self.budget)
         model = _resolve_build_paths(model, os.path.dirname(path) or ".", fill_default=False)
         services = model.get("services") if isinstance(model, _Map) else None
         found = services if isinstance(services, _Map) else None
@@ -1049,7 +1075,7 @@ class _ComposeProject:
         base = self.extend(str(ref), base_services, base_file, base_dir, env, (*stack, key), memo)
         merged = own
         if isinstance(base, _Map):
-            merged_value = _merge(_without(base, "extends"), own, ("services", name))
+            merged_value = _merge(_without(base, "extends"), own, ("services", name), self.budget)
             merged = merged_value if isinstance(merged_value, _Map) else own
         memo[memo_key] = merged
         return merged
@@ -1312,11 +1338,16 @@ def scan_compose_project(
     result.errors.extend(env_errors)
     given = {os.path.normpath(k): v for k, v in (texts or {}).items()}
     project = _ComposeProject(env, profiles, platform, result, dockerfiles_seen, given)
-    model = project.load_model(local, working_dir, env, ())
-    if model is not None:
-        resolved = _resolve_build_paths(model, working_dir, fill_default=True)
-        if isinstance(resolved, _Map):
-            project.scan_model(resolved)
+    try:
+        model = project.load_model(local, working_dir, env, ())
+        if model is not None:
+            resolved = _resolve_build_paths(model, working_dir, fill_default=True)
+            if isinstance(resolved, _Map):
+                project.scan_model(resolved)
+    except _TooLarge:
+        result.errors.append(ScanError(local[0], None, "Compose project too large to merge"))
+    except RecursionError:
+        result.errors.append(ScanError(local[0], None, "Compose project nested too deeply to scan"))
     return dedupe(result)
 
 

@@ -467,3 +467,26 @@ def test_compose_env_files_from_the_environment_replace_dotenv(tmp_path: Path) -
     )
     result = scan_paths([str(tmp_path)], environ={"COMPOSE_ENV_FILES": str(tmp_path / "ci.env")})
     assert images(result) == {"evil/ci:1"}
+
+
+def _laughs(levels: int) -> str:
+    lines = ["x-l0: &l0 {a: b}"]
+    for i in range(1, levels):
+        lines.append(f"x-l{i}: &l{i} {{k1: *l{i - 1}, k2: *l{i - 1}, k3: *l{i - 1}}}")
+    lines.append(f"services:\n  s:\n    image: nginx\n    labels: *l{levels - 1}")
+    return "\n".join(lines) + "\n"
+
+
+def test_merging_alias_bombs_ends_with_an_error_not_a_hang(tmp_path: Path) -> None:
+    write(tmp_path, {"a.yml": _laughs(30), "b.yml": _laughs(30)})
+    result = scan_compose_project([str(tmp_path / "a.yml"), str(tmp_path / "b.yml")], environ={})
+    assert [err.message for err in result.errors] == ["Compose project too large to merge"]
+
+
+def test_a_very_long_extends_chain_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    lines = ["services:", "  s0:", "    image: nginx"]
+    for i in range(1, 3000):
+        lines += [f"  s{i}:", f"    extends: s{i - 1}"]
+    write(tmp_path, {"compose.yaml": "\n".join(lines) + "\n"})
+    result = scan_compose(path=str(tmp_path / "compose.yaml"), environ={})
+    assert result.errors or images(result) == {"nginx"}
