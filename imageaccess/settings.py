@@ -99,9 +99,27 @@ else:
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL cannot be parsed: {exc}") from exc
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Django's backend, with every wait on the server bounded (imageaccess/postgresql).
+        DATABASES["default"]["ENGINE"] = "imageaccess.postgresql"
         DATABASES["default"]["CONN_MAX_AGE"] = env.integer("DATABASE_CONN_MAX_AGE", 600, minimum=0)
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-        DATABASES["default"]["OPTIONS"] = {"connect_timeout": 3}
+        DATABASES["default"]["OPTIONS"] = {
+            "connect_timeout": 2,  # libpq's minimum; servers bound connecting tighter still
+            # A peer that vanished (a partition, a dead host) is noticed by the kernel.
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 2,
+            "keepalives_count": 3,
+            "tcp_user_timeout": 5000,
+        }
+# Web servers give up on a database that does not answer within this bound, and then fail
+# fast (503 with Retry-After) for IMAGEACCESS_DATABASE_BREAKER_SECONDS between probes; the
+# Celery worker allows longer statements. Management commands are unbounded.
+DATABASE_TIMEOUT_MS = env.integer("IMAGEACCESS_DATABASE_TIMEOUT_MS", 1500, minimum=100)
+WORKER_DATABASE_TIMEOUT_MS = env.integer(
+    "IMAGEACCESS_WORKER_DATABASE_TIMEOUT_MS", 30000, minimum=100
+)
+DATABASE_BREAKER_SECONDS = env.integer("IMAGEACCESS_DATABASE_BREAKER_SECONDS", 5, minimum=1)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache, Celery -------------------------------------------------------------------------

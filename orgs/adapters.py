@@ -41,15 +41,14 @@ class AccountAdapter(DefaultAccountAdapter):
 
 
 def _account_named(credentials: dict[str, Any]) -> Any | None:
-    """The one user the login names, by email (as allauth prefers it) or by username."""
-    email = credentials.get("email")
-    if email:
-        users = filter_users_by_email(email, prefer_verified=True)
+    """The one user the login names, by email (as allauth prefers it) or by username.
+
+    Both lookups always run, so the work (and time) does not tell which kind of name exists.
+    """
+    email, username = credentials.get("email"), credentials.get("username")
+    by_email = filter_users_by_email(email, prefer_verified=True) if email else []
+    by_username = list(filter_users_by_username(username)[:2]) if username else []
+    for users in (by_email, by_username):
         if len(users) == 1:
             return users[0]
-    username = credentials.get("username")
-    if username:
-        matches = list(filter_users_by_username(username)[:2])
-        if len(matches) == 1:
-            return matches[0]
     return None
