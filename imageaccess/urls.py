@@ -35,3 +35,6 @@ urlpatterns = [
     path("v2/", include("policies.registry_urls")),
     path("admin/", admin.site.urls),
 ]
+
+# A database outage answers 503 with Retry-After (pages and APIs alike), never a bare 500.
+handler500 = "imageaccess.views.server_error"

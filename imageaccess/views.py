@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+
 from django.core.cache import cache
-from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
+from django.views.defaults import server_error as django_server_error
+
+# Paths answered in JSON (machines), as the rest of their answers are.
+_JSON_PREFIXES = ("/api/", "/v2/")
+RETRY_AFTER_SECONDS = "5"
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -33,3 +41,25 @@ def readyz(request: HttpRequest) -> JsonResponse:
             headers={"Retry-After": "5"},
         )
     return JsonResponse({"status": "ok"})
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """``handler500``: a database outage is a 503 with ``Retry-After``, never a bare 500.
+
+    Django calls this while the exception is being handled. The outage page is rendered
+    without the request's context: its processors (the signed-in user, their organizations)
+    would ask the database again.
+    """
+    if not isinstance(sys.exception(), DatabaseError):
+        response: HttpResponse = django_server_error(request)
+        return response
+    headers = {"Retry-After": RETRY_AFTER_SECONDS, "Cache-Control": "no-store"}
+    if request.path.startswith(_JSON_PREFIXES):
+        message = "the database is unavailable right now: retry shortly"
+        body: dict[str, object] = (
+            {"errors": [{"code": "UNAVAILABLE", "message": message}]}
+            if request.path.startswith("/v2/")
+            else {"error": {"code": "unavailable", "message": message}}
+        )
+        return JsonResponse(body, status=503, headers=headers)
+    return HttpResponse(render_to_string("503.html"), status=503, headers=headers)

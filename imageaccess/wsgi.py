@@ -23,6 +23,7 @@ from django.urls import NoReverseMatch, ResolverMatch, get_resolver, reverse
 from django.utils.functional import cached_property
 from django.utils.module_loading import import_string
 
+from imageaccess.postgresql.base import configure as bound_database_waits
 from imageaccess.startup import run_startup_checks
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "imageaccess.settings")
@@ -94,6 +95,11 @@ def lean_paths() -> frozenset[str]:
 
 
 django_application = get_wsgi_application()  # sets Django up
+# A server never waits on the database for ever: see imageaccess/postgresql/base.py.
+bound_database_waits(
+    timeout=settings.DATABASE_TIMEOUT_MS / 1000,
+    breaker_seconds=settings.DATABASE_BREAKER_SECONDS,
+)
 run_startup_checks()
 lean_application = LeanWSGIHandler()
 LEAN_PATHS = lean_paths()

@@ -33,7 +33,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if os.environ.get("CI") == "true":
         engine = str(settings.DATABASES["default"]["ENGINE"])
         backend = str(settings.CACHES["default"]["BACKEND"])
-        assert engine == "django.db.backends.postgresql", f"CI must use PostgreSQL, not {engine}"
+        assert engine == "imageaccess.postgresql", f"CI must use PostgreSQL, not {engine}"
         assert backend.endswith("RedisCache"), f"CI must use Redis for the cache, not {backend}"
 
 

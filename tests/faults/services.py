@@ -61,6 +61,7 @@ class PrivatePostgres:
     port: int
     root: Path
     process: subprocess.Popen[bytes] | None = field(default=None)
+    frozen: list[int] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -100,7 +101,39 @@ class PrivatePostgres:
             time.sleep(0.1)
         raise TimeoutError("private PostgreSQL did not become ready")
 
+    def _cluster_pids(self) -> list[int]:
+        """The postmaster and every process it forked (backends leave its process group)."""
+        postmaster = int((self.root / "data" / "postmaster.pid").read_text().split()[0])
+        children = []
+        for status in Path("/proc").glob("[0-9]*/status"):
+            with contextlib.suppress(OSError):
+                fields = dict(
+                    line.split(":\t", 1)
+                    for line in status.read_text().splitlines()
+                    if ":\t" in line
+                )
+                if fields.get("PPid", "").strip() == str(postmaster):
+                    children.append(int(status.parent.name))
+        return [postmaster, *children]
+
+    def freeze(self) -> None:
+        """Stop every process of the cluster (SIGSTOP): connections stay open, nothing answers.
+
+        This is a hung server as a client sees it in a network partition that still
+        acknowledges TCP, or a frozen disk: no error, only silence.
+        """
+        self.frozen = self._cluster_pids()
+        for pid in self.frozen:
+            os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        for pid in self.frozen:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+        self.frozen = []
+
     def stop(self) -> None:
+        self.thaw()
         if self.process is not None and self.process.poll() is None:
             # The whole group: runuser does not pass signals on to postgres.
             os.killpg(self.process.pid, signal.SIGINT)  # fast shutdown

@@ -164,4 +164,98 @@ def test_postgres_down_fails_closed_within_a_second_and_recovers(stack: Stack) -
     while time.monotonic() < deadline and stack.decide("nginx").status != 200:
         time.sleep(0.5)
     assert stack.decide("nginx").status == 200
+    _wait_ready(stack)
+
+
+def _wait_ready(stack: Stack) -> None:
+    """Each worker probes the database again once its breaker interval has passed."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and stack.app.request("GET", "/readyz").status != 200:
+        time.sleep(0.5)
     assert stack.app.request("GET", "/readyz").status == 200
+
+
+def _timed(call: Any) -> tuple[Response, float]:
+    started = time.monotonic()
+    response = call()
+    return response, time.monotonic() - started
+
+
+def _all_answer(stack: Stack) -> bool:
+    """Decisions answer 200 on every worker (asked more often than there are workers)."""
+    return all(stack.decide("nginx").status == 200 for _ in range(6))
+
+
+def _session_cookie(stack: Stack, username: str) -> dict[str, str]:
+    """A signed-in browser session for ``username``, made in the app's own database."""
+    key = stack.app.shell_json(
+        "import json\n"
+        "from django.conf import settings\n"
+        "from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY\n"
+        "from django.contrib.auth.models import User\n"
+        "from django.contrib.sessions.backends.db import SessionStore\n"
+        f"user = User.objects.get(username={username!r})\n"
+        "session = SessionStore()\n"
+        "session[SESSION_KEY] = str(user.pk)\n"
+        "session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]\n"
+        "session[HASH_SESSION_KEY] = user.get_session_auth_hash()\n"
+        "session.create()\n"
+        "print(json.dumps(session.session_key))\n"
+    )
+    return {"Cookie": f"sessionid={key}"}
+
+
+def test_postgres_frozen_answers_within_two_seconds_never_silence(stack: Stack) -> None:
+    """SIGSTOP of the whole cluster: the server answers, from snapshots or with a 503."""
+    assert stack.decide("nginx").status == 200
+    signed_in = _session_cookie(stack, "olivia")
+    with stack.app.another_server(workers=1, IMAGEACCESS_MAX_STALENESS_SECONDS="0") as strict:
+        assert stack.decide("nginx", server=strict).status == 200
+        assert stack.app.request("GET", "/orgs/acme/", headers=signed_in).status == 200
+        stack.postgres.freeze()
+        try:
+            time.sleep(1.6)  # past the token lookup cache (1.5 s)
+            for _ in range(3):  # the first pays the bound, the rest meet the open breaker
+                response, elapsed = _timed(lambda: stack.decide("nginx", server=strict))
+                assert response.status == 503, response.body
+                assert response.headers.get("Retry-After")
+                assert elapsed < 2.0
+            credentials = base64.b64encode(f"mike:{stack.app.token('mike')}".encode()).decode()
+            token, elapsed = _timed(
+                lambda: http_request(
+                    "GET",
+                    f"{strict.base_url}/v2/token?service=mirror&scope=repository:library/nginx:pull",
+                    headers={"Authorization": f"Basic {credentials}"},
+                )
+            )
+            assert token.status == 503
+            assert token.headers.get("Retry-After")
+            assert elapsed < 2.0
+            for _ in range(4):  # both workers of the main server, each one bound then fast
+                page, elapsed = _timed(
+                    lambda: stack.app.request("GET", "/orgs/acme/", headers=signed_in)
+                )
+                assert page.status == 503, page.body[:300]
+                assert page.headers.get("Retry-After")
+                assert b"Temporarily unavailable" in page.body
+                assert elapsed < 2.0
+                api, elapsed = _timed(
+                    lambda: stack.app.request(
+                        "GET", "/api/v1/orgs/acme/image-access", token=stack.app.token("olivia")
+                    )
+                )
+                assert api.status == 503, api.body[:300]
+                assert api.json()["error"]["code"] in {"unavailable", "policy_unavailable"}
+                assert elapsed < 2.0
+                ready, elapsed = _timed(lambda: stack.app.request("GET", "/readyz"))
+                assert ready.status == 503
+                assert elapsed < 2.0
+        finally:
+            stack.postgres.thaw()
+    # Every worker probes again once its breaker interval has passed.
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not _all_answer(stack):
+        time.sleep(0.5)
+    assert _all_answer(stack)
+    _wait_ready(stack)
+    assert stack.app.request("GET", "/orgs/acme/", headers=signed_in).status == 200
