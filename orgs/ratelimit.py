@@ -30,6 +30,8 @@ from typing import TypeVar
 from django.conf import settings
 from django.core.cache import cache
 
+from orgs.tokens import hash_token, peppers
+
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
 IPV6_PREFIX = 64
@@ -157,8 +159,6 @@ def username_key(username: str | None) -> str | None:
 
 def credential_key(secret: str) -> str:
     """The limiter key of a secret: a keyed hash, so the cache never holds what was typed."""
-    from orgs.tokens import hash_token, peppers
-
     return "cred:" + hash_token(secret, peppers()[0][1])[:32]
 
 
