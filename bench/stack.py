@@ -108,6 +108,8 @@ def production_env(database_url: str, redis_url: str, data_dir: Path) -> dict[st
             "IMAGEACCESS_SSL_REDIRECT": "0",
             "IMAGEACCESS_DATA_DIR": str(data_dir),
             "IMAGEACCESS_LOG_LEVEL": "WARNING",
+            # The machine's Redis keeps nothing on disk; production refuses that by default.
+            "IMAGEACCESS_ALLOW_VOLATILE_REDIS": "1",
         }
     )
     return env

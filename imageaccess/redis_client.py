@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import redis
 from django.conf import settings
@@ -61,3 +63,49 @@ def get_redis() -> redis.Redis | None:
 
 
 REDIS_ERRORS = (redis.RedisError, OSError)
+
+
+# How many times the event stream's consumer group was found gone (Redis lost its data).
+STREAM_RESETS_KEY = "imageaccess:event-stream-resets"
+
+# Eviction policies that may remove a key without a TTL, such as the event stream.
+_EVICTING_POLICIES = frozenset({"allkeys-lru", "allkeys-lfu", "allkeys-random"})
+
+
+@dataclass(frozen=True)
+class Durability:
+    """What a Redis server keeps across a restart, as far as the event stream is concerned."""
+
+    aof: bool
+    eviction_policy: str
+    stream_resets: int = 0
+
+    @property
+    def problems(self) -> list[str]:
+        """Why answered decisions held in the stream could be lost (empty when they cannot)."""
+        problems = []
+        if not self.aof:
+            problems.append("append-only file persistence is off (appendonly no)")
+        if self.eviction_policy in _EVICTING_POLICIES:
+            problems.append(f"maxmemory-policy {self.eviction_policy} may evict the stream")
+        return problems
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "persistence": "aof" if self.aof else "none",
+            "eviction_policy": self.eviction_policy,
+            "events_survive_restart": not self.problems,
+            "stream_resets": self.stream_resets,
+        }
+
+
+def durability(client: redis.Redis) -> Durability:
+    """Read persistence and eviction settings through ``INFO`` (allowed where CONFIG is not)."""
+    persistence: Any = client.info("persistence")
+    memory: Any = client.info("memory")
+    resets: Any = client.get(STREAM_RESETS_KEY)
+    return Durability(
+        aof=str(persistence.get("aof_enabled", 0)) == "1",
+        eviction_policy=str(memory.get("maxmemory_policy", "noeviction")),
+        stream_resets=int(resets or 0),
+    )

@@ -266,6 +266,9 @@ EVENT_BATCH_SIZE = env.integer("IMAGEACCESS_EVENT_BATCH_SIZE", 500, minimum=1)
 EVENT_CLAIM_IDLE_SECONDS = env.integer("IMAGEACCESS_EVENT_CLAIM_IDLE_SECONDS", 30, minimum=1)
 EVENT_RETENTION_DAYS = env.integer("IMAGEACCESS_EVENT_RETENTION_DAYS", 90, minimum=1)
 EVENT_DRAIN_INTERVAL = env.integer("IMAGEACCESS_EVENT_DRAIN_INTERVAL", 2, minimum=1)
+# Production start-up refuses a Redis that would lose the event stream on a restart (no AOF,
+# or an eviction policy that may drop it) unless the operator accepts that loss.
+ALLOW_VOLATILE_REDIS = env.boolean("IMAGEACCESS_ALLOW_VOLATILE_REDIS", False)
 CELERY_BEAT_SCHEDULE = {
     "drain-decision-events": {
         "task": "policies.tasks.drain_decision_events",

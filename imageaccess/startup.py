@@ -7,8 +7,15 @@ policy (a typo in an organization's name, say) stops the server instead of servi
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+
+logger = logging.getLogger(__name__)
 
 STARTUP = "imageaccess.startup"
 
@@ -24,3 +31,39 @@ def run_startup_checks() -> None:
         raise ImproperlyConfigured(
             "; ".join(f"{m.msg} ({m.hint})" if m.hint else str(m.msg) for m in errors)
         )
+
+
+@checks.register(STARTUP)
+def redis_keeps_answered_decisions(
+    app_configs: Any = None, databases: Sequence[str] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """In production, the event stream's Redis must persist what it holds.
+
+    Answered decisions wait in the stream until the worker stores them; a Redis that restarts
+    empty, or evicts the stream under memory pressure, loses them. The operator may accept
+    that with ``IMAGEACCESS_ALLOW_VOLATILE_REDIS=1``. A Redis that cannot be reached now is
+    not refused: decisions then go to the database, and ``/readyz`` reports it.
+    """
+    from imageaccess.redis_client import REDIS_ERRORS, durability, get_redis
+
+    if settings.DEBUG or settings.ALLOW_VOLATILE_REDIS:
+        return []
+    client = get_redis()
+    if client is None:
+        return []
+    try:
+        problems = durability(client).problems
+    except REDIS_ERRORS as exc:
+        logger.warning("cannot read Redis persistence settings at start-up: %s", exc)
+        return []
+    return [
+        checks.Error(
+            f"REDIS_URL: {problem}: decision events held in Redis would be lost on a restart",
+            hint=(
+                "run Redis with --appendonly yes (appendfsync everysec) and maxmemory-policy "
+                "noeviction, or set IMAGEACCESS_ALLOW_VOLATILE_REDIS=1 to accept the loss"
+            ),
+            id="imageaccess.E002",
+        )
+        for problem in problems
+    ]

@@ -10,6 +10,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.views.defaults import server_error as django_server_error
 
+from imageaccess.redis_client import REDIS_ERRORS, durability, get_redis
+
 # Paths answered in JSON (machines), as the rest of their answers are.
 _JSON_PREFIXES = ("/api/", "/v2/")
 RETRY_AFTER_SECONDS = "5"
@@ -34,13 +36,26 @@ def readyz(request: HttpRequest) -> JsonResponse:
             failures["cache"] = "unreachable"
     except Exception as exc:
         failures["cache"] = type(exc).__name__
+    body: dict[str, object] = {"status": "ok"}
+    redis_state = _redis_durability()
+    if redis_state is not None:
+        # Reported, never failing readiness: a node with a volatile Redis still serves.
+        body["redis"] = redis_state
     if failures:
-        return JsonResponse(
-            {"status": "unavailable", "failing": failures},
-            status=503,
-            headers={"Retry-After": "5"},
-        )
-    return JsonResponse({"status": "ok"})
+        body.update(status="unavailable", failing=failures)
+        return JsonResponse(body, status=503, headers={"Retry-After": "5"})
+    return JsonResponse(body)
+
+
+def _redis_durability() -> dict[str, object] | None:
+    """Whether the event stream's Redis keeps answered decisions across a restart."""
+    client = get_redis()
+    if client is None:
+        return None
+    try:
+        return durability(client).as_dict()
+    except REDIS_ERRORS as exc:
+        return {"persistence": "unknown", "error": type(exc).__name__}
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

@@ -33,7 +33,7 @@ from django.db import Error as DjangoDatabaseError
 from django.db import connections, transaction
 from django.utils import timezone
 
-from imageaccess.redis_client import REDIS_ERRORS, breaker, get_redis
+from imageaccess.redis_client import REDIS_ERRORS, STREAM_RESETS_KEY, breaker, get_redis
 from policies.decisions import ImageOutcome
 from policies.models import DecisionEvent
 
@@ -383,12 +383,38 @@ def consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
+class _GroupWatch:
+    """Notices a consumer group that vanished after this process had seen it.
+
+    That happens when Redis restarts without persistence (or loses its data otherwise): the
+    entries the group held, decisions already answered, are gone. The loss is logged and
+    counted in Redis (``STREAM_RESETS_KEY``), which ``/readyz`` reports. A worker that starts
+    after such a restart cannot tell it from a first start.
+    """
+
+    seen = False
+
+
+_group_watch = _GroupWatch()
+
+
 def _ensure_group(client: Any) -> None:
     try:
         client.xgroup_create(settings.EVENT_STREAM, settings.EVENT_GROUP, id="0", mkstream=True)
     except REDIS_ERRORS as exc:
         if "BUSYGROUP" not in str(exc):
             raise
+        _group_watch.seen = True
+        return
+    if _group_watch.seen:
+        resets = client.incr(STREAM_RESETS_KEY)
+        logger.error(
+            "the decision event stream's consumer group was gone: Redis restarted empty or "
+            "lost its data, and decisions it held were lost (reset %s); run Redis with "
+            "appendonly yes",
+            resets,
+        )
+    _group_watch.seen = True
 
 
 def _rows_of(entries: Sequence[tuple[bytes, dict[bytes, bytes]]]) -> list[dict[str, Any]]:

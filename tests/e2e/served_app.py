@@ -463,6 +463,8 @@ def app_environment(
             "IMAGEACCESS_HSTS_SECONDS": "0",
             "IMAGEACCESS_DATA_DIR": str(data_dir),
             "IMAGEACCESS_LOG_LEVEL": "WARNING",
+            # The machine's Redis keeps nothing on disk; production refuses that by default.
+            "IMAGEACCESS_ALLOW_VOLATILE_REDIS": "1",
             "PYTHONUNBUFFERED": "1",
         }
     )

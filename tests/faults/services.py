@@ -183,9 +183,12 @@ def private_postgres() -> Iterator[PrivatePostgres]:
 
 @dataclass
 class PrivateRedis:
-    """A ``redis-server`` on a free port, without persistence."""
+    """A ``redis-server`` on a free port; volatile unless ``appendonly`` (then in ``root``)."""
 
     port: int
+    appendonly: bool = False
+    maxmemory_policy: str = "noeviction"
+    root: Path | None = None
     process: subprocess.Popen[bytes] | None = field(default=None)
 
     @property
@@ -193,18 +196,23 @@ class PrivateRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        args = [
+            harness.require_program("redis-server"),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--maxmemory-policy",
+            self.maxmemory_policy,
+        ]
+        if self.root is not None:
+            args += ["--dir", str(self.root), "--appendfsync", "always"]
         self.process = subprocess.Popen(
-            [
-                harness.require_program("redis-server"),
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
+            args,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
@@ -219,10 +227,19 @@ class PrivateRedis:
 
 
 @contextlib.contextmanager
-def private_redis() -> Iterator[PrivateRedis]:
-    server = PrivateRedis(port=harness.free_port())
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def private_redis(
+    *, appendonly: bool = False, maxmemory_policy: str = "noeviction"
+) -> Iterator[PrivateRedis]:
+    """A private Redis; with ``appendonly`` its data lives in a temporary directory."""
+    with tempfile.TemporaryDirectory(prefix="ia-redis-") as root:
+        server = PrivateRedis(
+            port=harness.free_port(),
+            appendonly=appendonly,
+            maxmemory_policy=maxmemory_policy,
+            root=Path(root),
+        )
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()

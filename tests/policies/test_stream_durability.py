@@ -1,0 +1,73 @@
+"""Answered decisions survive a Redis restart with AOF; a Redis that forgets is noticed."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+
+import pytest
+from django.test import Client
+
+from imageaccess import redis_client
+from policies import events
+from policies.events import DeferredStream, deferred_stream, drain_stream
+from policies.models import DecisionEvent
+from tests.conftest import Cast
+from tests.faults.services import PrivateRedis, private_redis
+from tests.policies.test_events import decide_and_record, use_redis
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def fresh_watch() -> Iterator[None]:
+    events._group_watch.seen = False
+    yield
+    events._group_watch.seen = False
+    redis_client._client.cache_clear()
+    redis_client.breaker.reset()
+
+
+def _restart(server: PrivateRedis) -> None:
+    server.stop()
+    server.start()
+    redis_client._client.cache_clear()  # drop connections to the old process
+    redis_client.breaker.reset()
+    # A connection unused for a second is probed before its next send: the stream writer
+    # then reconnects to the new process by itself.
+    time.sleep(DeferredStream.idle_probe_seconds + 0.1)
+
+
+def test_a_redis_with_aof_keeps_answered_decisions_across_a_restart(
+    cast: Cast, settings, fresh_watch: None
+) -> None:
+    with private_redis(appendonly=True) as server:
+        use_redis(settings, server.url)
+        drain_stream()  # the group exists, as under a running worker
+        for _ in range(5):
+            decide_and_record(cast, ["nginx", "someuser/x"])
+        deferred_stream.flush()
+        assert DecisionEvent.objects.count() == 0  # all of them wait in the stream
+        _restart(server)
+        assert drain_stream() == 10
+    assert DecisionEvent.objects.count() == 10
+
+
+def test_a_redis_that_restarts_empty_is_detected_logged_and_counted(
+    cast: Cast, settings, fresh_watch: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    with private_redis() as server:
+        use_redis(settings, server.url)
+        drain_stream()
+        decide_and_record(cast, ["nginx"])
+        deferred_stream.flush()
+        _restart(server)  # the entry and the group are gone
+        decide_and_record(cast, ["nginx"])
+        deferred_stream.flush()
+        with caplog.at_level(logging.ERROR, logger="policies.events"):
+            assert drain_stream() == 1  # only what was sent after the restart
+        assert "consumer group was gone" in caplog.text
+        ready = Client().get("/readyz").json()
+    assert ready["redis"]["stream_resets"] == 1
+    assert ready["redis"]["persistence"] == "none"
