@@ -217,3 +217,15 @@ def test_no_route_serves_a_password_form_other_than_allauths() -> None:
     for path in ("/api-auth/login/", "/accounts/auth/login/", "/login/"):
         with pytest.raises(Resolver404):
             resolve(path)
+
+
+def test_no_setting_lets_a_sign_in_skip_the_second_step() -> None:
+    """allauth switches that would sign someone in by another way, or accept a fixed code."""
+    from allauth.account import app_settings as account
+    from allauth.mfa import app_settings as mfa
+
+    assert mfa.TOTP_INSECURE_BYPASS_CODE is None
+    assert not account.LOGIN_BY_CODE_ENABLED
+    assert not account.LOGIN_ON_PASSWORD_RESET
+    assert not account.LOGIN_ON_EMAIL_CONFIRMATION
+    assert not getattr(mfa, "TRUST_ENABLED", False)
