@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import urllib.parse
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -193,3 +194,40 @@ def test_query_string_helper_round_trip() -> None:
     line = "GET /x?" + urllib.parse.urlencode({"token": PAT, "refresh_token": "r/s3cr3t+=="})
     assert PAT[9:] not in redact(line)
     assert "r%2Fs3cr3t%2B%3D%3D" not in redact(line)
+
+
+def test_celery_worker_logging_masks_credentials(tmp_path: Any) -> None:
+    """The worker sets its own root handlers up after Django's; run that set-up for real in a
+    child process and log as a task and as the worker would."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import logging, django\n"
+        "django.setup()\n"
+        "from imageaccess.celery import app\n"
+        "app.log.setup(loglevel='INFO', redirect_stdouts=False, colorize=False)\n"
+        "assert not any(\n"
+        "    isinstance(f, __import__('imageaccess.logging').logging.RedactTokensFilter)\n"
+        "    for h in logging.getLogger().handlers for f in h.filters\n"
+        "), 'celery was expected to replace the root handlers'\n"
+        f"logging.getLogger('celery.app.trace').error('task failed for %s', {PAT!r})\n"
+        f"logging.getLogger('policies.tasks').warning('GET /x?refresh_token=rt-s3cr3t')\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "imageaccess.settings"}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=settings.BASE_DIR,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "task failed for dckr_pat_***" in output
+    assert "refresh_token=***" in output
+    assert PAT[9:] not in output
+    assert "rt-s3cr3t" not in output
