@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import logging
 import urllib.parse
-from typing import Any
 
 import pytest
 from django.conf import settings
@@ -196,7 +195,7 @@ def test_query_string_helper_round_trip() -> None:
     assert "r%2Fs3cr3t%2B%3D%3D" not in redact(line)
 
 
-def test_celery_worker_logging_masks_credentials(tmp_path: Any) -> None:
+def test_celery_worker_logging_masks_credentials() -> None:
     """The worker sets its own root handlers up after Django's; run that set-up for real in a
     child process and log as a task and as the worker would."""
     import os
