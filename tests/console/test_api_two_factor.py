@@ -189,3 +189,23 @@ def test_an_owner_is_held_to_the_rule_in_every_organization(
     response = session_of(world, "olivia").get(reverse("api-policy", kwargs={"slug": "globex"}))
     assert response.status_code == HTTPStatus.FORBIDDEN
     assert response.json()["error"]["code"] == "two_factor_required"
+
+
+def test_an_owner_who_owes_two_factor_cannot_mint_a_token_to_get_around_it(
+    owner_owes_two_factor: World,
+) -> None:
+    """Tokens are minted on a page, and the pages are closed to such an owner."""
+    from django.test import Client
+
+    from orgs.models import PersonalAccessToken
+    from tests.console.conftest import mark_recently_authenticated
+
+    world = owner_owes_two_factor
+    client = Client()
+    client.force_login(world.cast.olivia)
+    mark_recently_authenticated(client, world.cast.olivia)
+    before = PersonalAccessToken.objects.filter(user=world.cast.olivia).count()
+    response = client.post(reverse("tokens"), {"name": "escape", "scope": "admin", "expiry": "30"})
+    assert response.status_code == HTTPStatus.FOUND
+    assert response["Location"] == "/accounts/2fa/totp/activate/"
+    assert PersonalAccessToken.objects.filter(user=world.cast.olivia).count() == before
