@@ -61,6 +61,7 @@ from policies.scan.dockerfile import (
 )
 
 __all__ = [
+    "DockerfileCache",
     "DotenvError",
     "InterpolationError",
     "load_compose_env",
@@ -797,6 +798,49 @@ def _cache_image(entry: str) -> str | None:
     return options.get("ref") or None
 
 
+class DockerfileCache:
+    """Dockerfile texts and scans shared by every project of one run.
+
+    A Dockerfile built by many services (or also scanned on its own) is read once and
+    scanned once per distinct set of build args and platform.
+    """
+
+    def __init__(self) -> None:
+        self.texts: dict[str, str | OSError] = {}
+        self.scans: dict[tuple[str, tuple[tuple[str, str], ...], str], ScanResult] = {}
+
+    def read_error(self, path: str) -> str:
+        """The reason ``path`` could not be read (after :meth:`scan` returned ``None``)."""
+        text = self.texts.get(os.path.abspath(path))
+        return text.strerror or str(text) if isinstance(text, OSError) else ""
+
+    def text(self, path: str) -> str | None:
+        """The content of ``path``, or ``None`` when it cannot be read (read once)."""
+        key = os.path.abspath(path)
+        text = self.texts.get(key)
+        if text is None:
+            try:
+                with open(path, encoding="utf-8", errors="replace") as handle:
+                    text = handle.read()
+            except OSError as exc:
+                text = exc
+            self.texts[key] = text
+        return None if isinstance(text, OSError) else text
+
+    def scan(self, path: str, args: Mapping[str, str], platform: str) -> ScanResult | None:
+        """The scan of the Dockerfile at ``path``, or ``None`` when it cannot be read."""
+        scan_key = (os.path.abspath(path), tuple(sorted(args.items())), platform)
+        scanned = self.scans.get(scan_key)
+        if scanned is not None:
+            return scanned
+        text = self.text(path)
+        if text is None:
+            return None
+        scanned = scan_dockerfile(text, path=path, build_args=args, platform=platform)
+        self.scans[scan_key] = scanned
+        return scanned
+
+
 class _ComposeProject:
     """Loads one Compose project (files merged in order) and scans every service."""
 
@@ -808,6 +852,7 @@ class _ComposeProject:
         result: ScanResult,
         dockerfiles_seen: set[str] | None,
         texts: Mapping[str, str | None],
+        dockerfile_cache: DockerfileCache | None = None,
     ) -> None:
         self.env = env
         self.profiles = set(profiles or [])
@@ -818,8 +863,7 @@ class _ComposeProject:
         self.budget = _Budget()
         self.documents_cache: dict[tuple[str, int], list[_Map]] = {}
         self.extends_cache: dict[tuple[str, int], _Map | None] = {}
-        self.dockerfile_scans: dict[tuple[str, tuple[tuple[str, str], ...], str], ScanResult] = {}
-        self.dockerfile_texts: dict[str, str | OSError] = {}
+        self.dockerfiles = dockerfile_cache if dockerfile_cache is not None else DockerfileCache()
 
     def error(self, file: str, line: int | None, message: str) -> None:
         self.result.errors.append(ScanError(file, line, message))
@@ -1224,10 +1268,10 @@ class _ComposeProject:
             str(dockerfile) if isinstance(dockerfile, str) and dockerfile else "Dockerfile"
         )
         df_path = os.path.normpath(os.path.join(str(context), name_in_context))
-        if os.path.basename(df_path) == "Dockerfile" and not os.path.exists(df_path):
+        if os.path.basename(df_path) == "Dockerfile" and self.dockerfiles.text(df_path) is None:
             # BuildKit falls back to a lower-case `dockerfile` for the default name.
             lower = os.path.join(os.path.dirname(df_path), "dockerfile")
-            if os.path.isfile(lower):
+            if self.dockerfiles.text(lower) is not None:
                 df_path = lower
         for platform in platforms:
             if not self.scan_dockerfile_file(df_path, args, platform, file, line):
@@ -1248,22 +1292,11 @@ class _ComposeProject:
     def scan_dockerfile_file(
         self, df_path: str, args: Mapping[str, str], platform: str, file: str, line: int
     ) -> bool:
-        cache_key = (df_path, tuple(sorted(args.items())), platform)
-        scanned = self.dockerfile_scans.get(cache_key)
+        scanned = self.dockerfiles.scan(df_path, args, platform)
         if scanned is None:
-            text = self.dockerfile_texts.get(df_path)
-            if text is None:
-                try:
-                    with open(df_path, encoding="utf-8", errors="replace") as handle:
-                        text = handle.read()
-                except OSError as exc:
-                    text = exc
-                self.dockerfile_texts[df_path] = text
-            if isinstance(text, OSError):
-                self.error(file, line, f"cannot read Dockerfile {df_path}: {text.strerror}")
-                return False
-            scanned = scan_dockerfile(text, path=df_path, build_args=args, platform=platform)
-            self.dockerfile_scans[cache_key] = scanned
+            reason = self.dockerfiles.read_error(df_path)
+            self.error(file, line, f"cannot read Dockerfile {df_path}: {reason}")
+            return False
         self.result.extend(scanned)
         return True
 
@@ -1305,6 +1338,7 @@ def scan_compose_project(
     platform: str = "linux/amd64",
     dockerfiles_seen: set[str] | None = None,
     texts: Mapping[str, str | None] | None = None,
+    dockerfile_cache: DockerfileCache | None = None,
 ) -> ScanResult:
     """Scan the Compose project made of ``files`` merged in order (``docker compose -f ...``).
 
@@ -1314,7 +1348,8 @@ def scan_compose_project(
     ``COMPOSE_ENV_FILES`` in ``environ`` (comma-separated) stands for ``env_files`` when none
     are given, as for ``docker compose``. ``texts`` maps a file path to its content when it is
     not to be read from disk.
-    ``dockerfiles_seen``, if given, collects the absolute paths of Dockerfiles built.
+    ``dockerfiles_seen``, if given, collects the absolute paths of Dockerfiles built;
+    ``dockerfile_cache`` shares Dockerfile scans between the projects of one run.
     Never raises for any input: problems become :class:`ScanError`.
     """
     environ = os.environ if environ is None else environ
@@ -1337,7 +1372,9 @@ def scan_compose_project(
     env, env_errors = load_compose_env(local[0], env_files, environ, dotenv_dirs=dirs)
     result.errors.extend(env_errors)
     given = {os.path.normpath(k): v for k, v in (texts or {}).items()}
-    project = _ComposeProject(env, profiles, platform, result, dockerfiles_seen, given)
+    project = _ComposeProject(
+        env, profiles, platform, result, dockerfiles_seen, given, dockerfile_cache
+    )
     try:
         model = project.load_model(local, working_dir, env, ())
         if model is not None:

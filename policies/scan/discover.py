@@ -50,8 +50,14 @@ from typing import Literal
 
 import yaml
 
-from policies.scan.compose import DotenvError, dedupe, parse_dotenv, scan_compose_project
-from policies.scan.dockerfile import ScanError, ScanResult, scan_dockerfile
+from policies.scan.compose import (
+    DockerfileCache,
+    DotenvError,
+    dedupe,
+    parse_dotenv,
+    scan_compose_project,
+)
+from policies.scan.dockerfile import ScanError, ScanResult
 
 __all__ = [
     "COMPOSE_NAMES",
@@ -181,8 +187,10 @@ class _Found:
     """What a walk found: build files in order, and the directories that hold projects."""
 
     files: list[tuple[str, FileKind]] = field(default_factory=list)
-    project_dirs: list[str] = field(default_factory=list)
+    # Directories holding a Compose file or a `.env`, in the order found (a dict as a set).
+    project_dirs: dict[str, None] = field(default_factory=dict)
     seen: set[str] = field(default_factory=set)
+    listings: dict[str, list[str]] = field(default_factory=dict)  # sorted names per directory
 
     def add(self, path: str, kind: FileKind) -> None:
         key = os.path.abspath(path)
@@ -190,9 +198,8 @@ class _Found:
             return
         self.seen.add(key)
         self.files.append((path, kind))
-        directory = os.path.dirname(path) or "."
-        if kind == "compose" and directory not in self.project_dirs:
-            self.project_dirs.append(directory)
+        if kind == "compose":
+            self.project_dirs.setdefault(os.path.dirname(path) or ".")
 
 
 def _walk(paths: Iterable[str], errors: list[ScanError] | None) -> _Found:
@@ -208,14 +215,15 @@ def _walk(paths: Iterable[str], errors: list[ScanError] | None) -> _Found:
         for dirpath, dirnames, filenames in os.walk(root):
             # Pruning in place stops os.walk from descending into skipped folders.
             dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS)
-            for name in sorted(filenames):
+            filenames.sort()
+            found.listings[dirpath] = filenames
+            for name in filenames:
                 path = os.path.join(dirpath, name)
                 kind = classify(name)
                 if kind is None:
                     lower = name.lower()
                     if name == ".env":
-                        if dirpath not in found.project_dirs:
-                            found.project_dirs.append(dirpath)
+                        found.project_dirs.setdefault(dirpath)
                         continue
                     if any(word in lower for word in _BUILD_FILE_WORDS):
                         if not lower.endswith(_IGNORE_SUFFIXES) and _looks_like_dockerfile(path):
@@ -266,10 +274,11 @@ def _dotenv_compose_file(
 
 
 def _first_present(directory: str, names: Sequence[str], listing: Sequence[str]) -> str | None:
-    by_lower = {name.lower(): name for name in reversed(listing)}
+    present = set(listing)
     for name in names:
-        if name in listing:
+        if name in present:
             return os.path.join(directory, name)
+    by_lower = {name.lower(): name for name in reversed(listing)}
     for name in names:  # a case-insensitive file system finds `Compose.yaml` too
         actual = by_lower.get(name)
         if actual is not None:
@@ -292,19 +301,20 @@ def _plan_projects(
             key = tuple(os.path.normpath(f) for f in files)
             projects.setdefault(key, tuple(dotenv_dirs))
 
-    listings: dict[str, list[str]] = {}
+    listings = found.listings
     for directory in found.project_dirs:
-        try:
-            listings[directory] = sorted(os.listdir(directory))
-        except OSError:
-            listings[directory] = []
+        if directory not in listings:  # the directory of a file named on the command line
+            try:
+                listings[directory] = sorted(os.listdir(directory))
+            except OSError:
+                listings[directory] = []
     for path, kind in found.files:
         if kind != "compose":
             continue
         directory = os.path.dirname(path) or "."
-        name = os.path.basename(path)
-        has_main = _first_present(directory, DEFAULT_COMPOSE_FILES, listings.get(directory, []))
-        if not _is_override(name) or has_main is None:
+        if not _is_override(os.path.basename(path)) or (
+            _first_present(directory, DEFAULT_COMPOSE_FILES, listings.get(directory, [])) is None
+        ):
             add([path], [])
     for directory in found.project_dirs:
         listing = listings.get(directory, [])
@@ -348,6 +358,7 @@ def scan_paths(
     result = ScanResult()
     found = _walk(paths, result.errors)
     built: set[str] = set()
+    cache = DockerfileCache()
     for files, dotenv_dirs in _plan_projects(
         found, environ, cwd, list(compose_files or []), result.errors
     ):
@@ -360,18 +371,17 @@ def scan_paths(
                 environ=environ,
                 platform=platform,
                 dockerfiles_seen=built,
+                dockerfile_cache=cache,
             )
         )
     for path, kind in found.files:
         if kind != "dockerfile":
             continue
-        try:
-            with open(path, encoding="utf-8", errors="replace") as handle:
-                text = handle.read()
-        except OSError as exc:
-            result.errors.append(ScanError(path, None, f"cannot read file: {exc.strerror}"))
+        scanned = cache.scan(path, dict(build_args or {}), platform)
+        if scanned is None:
+            error = cache.read_error(path)
+            result.errors.append(ScanError(path, None, f"cannot read file: {error}"))
             continue
-        scanned = scan_dockerfile(text, path=path, build_args=build_args, platform=platform)
         if os.path.abspath(path) in built:
             result.images.extend(scanned.images)
         else:
