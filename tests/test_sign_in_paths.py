@@ -229,3 +229,31 @@ def test_no_setting_lets_a_sign_in_skip_the_second_step() -> None:
     assert not account.LOGIN_ON_PASSWORD_RESET
     assert not account.LOGIN_ON_EMAIL_CONFIRMATION
     assert not getattr(mfa, "TRUST_ENABLED", False)
+
+
+def test_no_project_code_signs_anyone_in_by_itself() -> None:
+    """Sessions are made by allauth's flow only (which runs the second step and the limits):
+    no module of the project calls Django's ``login`` or allauth's internals directly."""
+    import ast
+    from pathlib import Path
+
+    from django.conf import settings
+
+    offenders = []
+    for app in ("imageaccess", "orgs", "policies"):
+        for path in sorted((Path(settings.BASE_DIR) / app).rglob("*.py")):
+            tree = ast.parse(path.read_text(), filename=str(path))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ImportFrom) and node.module in (
+                    "django.contrib.auth",
+                    "allauth.account.internal.flows.login",
+                    "allauth.account.utils",
+                ):
+                    names = {alias.name for alias in node.names}
+                    if names & {"login", "perform_login"}:
+                        offenders.append(f"{path.name}:{node.lineno}")
+                if isinstance(node, ast.Attribute) and node.attr in ("login", "perform_login"):
+                    base = node.value
+                    if isinstance(base, ast.Name) and base.id in ("auth", "flows"):
+                        offenders.append(f"{path.name}:{node.lineno}")
+    assert offenders == []
