@@ -13,6 +13,7 @@ from django import forms
 from django.core.validators import validate_email
 from django.utils import timezone
 
+from imageaccess.input_rules import validate_date_in_range, validate_single_line
 from orgs.models import Namespace, Organization, Plan, TokenScope, namespace_validator
 from orgs.roles import Role
 from orgs.tokens import MAX_EXPIRY_DAYS, validate_expiry
@@ -40,7 +41,9 @@ class DateInput(forms.DateInput):
 class OrganizationCreateForm(forms.Form):
     """Create an organization; its slug is also its first Docker Hub namespace."""
 
-    name = forms.CharField(max_length=200, label="Organization name")
+    name = forms.CharField(
+        max_length=200, label="Organization name", validators=[validate_single_line]
+    )
     slug = forms.CharField(
         max_length=64,
         label="Namespace",
@@ -122,6 +125,7 @@ class TokenCreateForm(forms.Form):
         label="Custom expiry date",
         help_text="Used when “Custom date” is chosen; at most one year ahead.",
         widget=DateInput(),
+        validators=[validate_date_in_range],
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -142,7 +146,8 @@ class TokenCreateForm(forms.Form):
         elif choice == "custom":
             day = cleaned.get("expires_on")
             if day is None:
-                self.add_error("expires_on", "Pick the date the token should expire.")
+                if "expires_on" not in self.errors:
+                    self.add_error("expires_on", "Pick the date the token should expire.")
                 return cleaned
             self.expires_at = end_of_day(day)
             try:
@@ -169,6 +174,9 @@ class ActivityFilterForm(forms.Form):
 
 class OrganizationSettingsForm(forms.ModelForm):
     """The organization's own settings (owners)."""
+
+    # A name goes into mail subjects and page titles: one line, no control characters.
+    name = forms.CharField(max_length=200, validators=[validate_single_line])
 
     class Meta:
         model = Organization

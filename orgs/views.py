@@ -34,6 +34,7 @@ from django.views.decorators.cache import never_cache
 from django.views.generic import FormView, ListView, TemplateView
 
 from imageaccess.csv_export import csv_response
+from imageaccess.mail import mail_subject
 from orgs.forms import (
     ActivityFilterForm,
     DeleteOrganizationForm,
@@ -198,7 +199,7 @@ def _deliver_invitation(request: HttpRequest, issued: IssuedInvitation) -> None:
         f"{invitation.get_role_display().lower()}.\n\n"
         f"Accept or decline here (the link works for 7 days): {url}\n"
     )
-    subject = f"Join {invitation.org.name} on imageaccess"
+    subject = mail_subject(f"Join {invitation.org.name} on imageaccess")
     if invitation.username:
         _send_in_background(subject, body, recipient, invitation_pk=invitation.pk)
         return

@@ -8,6 +8,11 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
+from imageaccess.input_rules import (
+    validate_date_in_range,
+    validate_multiline,
+    validate_single_line,
+)
 from orgs.forms import DateInput, end_of_day
 from policies.models import AccessRequest, DecisionEvent
 from policies.reports import CATEGORY_LABELS, OUTCOME_LABELS, PERIODS, EventFilters
@@ -75,12 +80,14 @@ class ExceptionForm(forms.Form):
         required=False,
         label="Reason",
         help_text="Why it is allowed; shown to members.",
+        validators=[validate_single_line],
     )
     expires_on = forms.DateField(
         required=False,
         label="Expires after (optional)",
         help_text="The exception stops applying at the end of this day.",
         widget=DateInput(),
+        validators=[validate_date_in_range],
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -125,7 +132,9 @@ class EventFilterForm(forms.Form):
         empty_value=None,
         choices=[("", "All kept events"), *((str(d), f"Last {d} days") for d in PERIODS)],
     )
-    day = forms.DateField(required=False, label="Day", widget=DateInput())
+    day = forms.DateField(
+        required=False, label="Day", widget=DateInput(), validators=[validate_date_in_range]
+    )
 
     def filters(self) -> EventFilters:
         """The validated filters (call after ``is_valid()``)."""
@@ -177,6 +186,7 @@ class AccessRequestForm(forms.Form):
         label="Why do you need it?",
         help_text="Owners read this when they decide.",
         widget=forms.Textarea(attrs={"rows": 3}),
+        validators=[validate_multiline],
     )
 
     def target(self) -> tuple[str, str]:
@@ -201,4 +211,5 @@ class RequestDecisionForm(forms.Form):
         required=False,
         label="Comment",
         widget=forms.Textarea(attrs={"rows": 2}),
+        validators=[validate_multiline],
     )

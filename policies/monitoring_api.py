@@ -10,16 +10,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import NotFound
-from rest_framework.pagination import CursorPagination
+from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from imageaccess.api import APIError, request_user
+from imageaccess.input_rules import validate_datetime_in_range
 from orgs.models import PersonalAccessToken, TokenScope
 from orgs.roles import Capability, role_can
 from orgs.tenancy import OrgAPIView
@@ -64,13 +67,33 @@ class NewestFirstPagination(CursorPagination):
             )
         return size
 
-    def decode_cursor(self, request: Request) -> Any:
+    def decode_cursor(self, request: Request) -> Cursor | None:
+        """The cursor of ``?cursor=``, checked through: a 400 for anything we did not issue.
+
+        DRF checks the offset and direction but passes the position to the database as it
+        came, where a text that is no time, or a time beyond the calendar, fails the query.
+        The position is the ``created_at`` of a row, so it must read as a time with an offset.
+        """
+        invalid = serializers.ValidationError(
+            {"cursor": "invalid cursor: follow a page's next or previous link"}
+        )
         try:
-            return super().decode_cursor(request)
+            cursor: Cursor | None = super().decode_cursor(request)
         except NotFound:
-            raise serializers.ValidationError(
-                {"cursor": "invalid cursor: follow a page's next or previous link"}
-            ) from None
+            raise invalid from None
+        if cursor is None or cursor.position is None:
+            return cursor
+        try:
+            position = parse_datetime(str(cursor.position))
+        except ValueError:  # the right shape, but no such day or hour
+            raise invalid from None
+        if position is None or position.tzinfo is None:
+            raise invalid
+        try:
+            validate_datetime_in_range(position)
+        except DjangoValidationError:
+            raise invalid from None
+        return cursor
 
 
 def _token(request: Request) -> PersonalAccessToken | None:
@@ -195,10 +218,10 @@ class _AccessRequestDecisionView(OrgAPIView):
         access_request: AccessRequest = get_object_or_404(
             AccessRequest.objects.for_org(self.org).select_related("org", "requester"), pk=pk
         )
-        data = request.data if request.data is not None else {}
-        if not isinstance(data, dict):
+        # An empty body is an empty object (DRF); a JSON null is not an object.
+        if not isinstance(request.data, dict):
             raise APIError("send a JSON object, optionally with a comment", code="invalid_request")
-        body = AccessRequestDecisionSerializer(data=data)
+        body = AccessRequestDecisionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
             type(self).service(

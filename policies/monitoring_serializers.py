@@ -8,20 +8,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
+from imageaccess.fields import StringField
+from imageaccess.input_rules import validate_date_in_range, validate_multiline
 from policies.models import AccessRequest, DecisionEvent, Outcome
 from policies.reports import CATEGORY_LABELS, PERIODS, EventFilters
 from policies.requests import IMAGE_TYPES, MAX_COMMENT, MAX_JUSTIFICATION
-
-
-class TextField(serializers.CharField):
-    """Only a JSON string: ``5`` is not the repository ``library/5``."""
-
-    default_error_messages = {"invalid": "must be a string"}
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return str(super().to_internal_value(data))
 
 
 class StrictSerializer(serializers.Serializer):
@@ -58,7 +49,11 @@ class EventFilterSerializer(QuerySerializer):
     days = serializers.ChoiceField(
         choices=list(PERIODS), required=False, help_text="Only the last 7, 30 or 90 days"
     )
-    day = serializers.DateField(required=False, help_text="Only this day (UTC), YYYY-MM-DD")
+    day = serializers.DateField(
+        required=False,
+        help_text="Only this day (UTC), YYYY-MM-DD",
+        validators=[validate_date_in_range],
+    )
 
     def filters(self) -> EventFilters:
         """The validated filters (call after ``is_valid()``)."""
@@ -163,16 +158,17 @@ class AccessRequestCreateSerializer(StrictSerializer):
     the same input with the same message.
     """
 
-    repository = TextField(
+    repository = StringField(
         max_length=600,
         required=False,
         help_text="``namespace/name``; ``namespace/*`` asks for the whole namespace",
     )
-    namespace = TextField(max_length=255, required=False)
+    namespace = StringField(max_length=255, required=False)
     image_type = serializers.ChoiceField(choices=list(IMAGE_TYPES), required=False)
-    justification = TextField(
+    justification = StringField(
         max_length=MAX_JUSTIFICATION,
         error_messages={"required": "say why you need it", "blank": "say why you need it"},
+        validators=[validate_multiline],
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -196,7 +192,13 @@ class AccessRequestCreateSerializer(StrictSerializer):
 class AccessRequestDecisionSerializer(StrictSerializer):
     """Body of ``approve`` and ``decline``: an optional ``comment`` for the requester."""
 
-    comment = TextField(max_length=MAX_COMMENT, required=False, allow_blank=True, default="")
+    comment = StringField(
+        max_length=MAX_COMMENT,
+        required=False,
+        allow_blank=True,
+        default="",
+        validators=[validate_multiline],
+    )
 
 
 class AccessRequestFilterSerializer(QuerySerializer):

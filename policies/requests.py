@@ -10,8 +10,8 @@ the commit, so a rolled-back change never announces itself.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
@@ -20,6 +20,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from imageaccess.mail import mail_subject
 from orgs.activity import log_action
 from orgs.models import Membership, Organization, PersonalAccessToken
 from orgs.roles import Capability, Role, role_can
@@ -221,7 +222,7 @@ def file_request(
             after={"kind": target.kind, "value": target.value, "justification": text},
             token=token,
         )
-        transaction.on_commit(partial(_notify_owners, request.pk, review_url), robust=True)
+        _email_after_commit(_notify_owners, request.pk, review_url)
     return request
 
 
@@ -287,7 +288,7 @@ def approve_request(
         except PolicyError as exc:
             raise RequestError(str(exc), code="grant_failed") from None
         _decide(current, actor, Status.APPROVED, comment, token)
-        transaction.on_commit(partial(_notify_requester, current.pk, status_url), robust=True)
+        _email_after_commit(_notify_requester, current.pk, status_url)
     return current
 
 
@@ -305,7 +306,7 @@ def decline_request(
     with transaction.atomic():
         current = _lock_pending(request)
         _decide(current, actor, Status.DECLINED, comment, token)
-        transaction.on_commit(partial(_notify_requester, current.pk, status_url), robust=True)
+        _email_after_commit(_notify_requester, current.pk, status_url)
     return current
 
 
@@ -335,13 +336,33 @@ def _decide(
 # --- Email -----------------------------------------------------------------------------------
 
 
+def _email_after_commit(notify: Callable[[int, str], None], request_id: int, url: str) -> None:
+    """Run ``notify(request_id, url)`` once the transaction commits; a failure is only logged.
+
+    By then the request is filed or decided for good: a mail server that is down, or a
+    message Django refuses, must not turn that success into an error answer (which would
+    invite a retry of something already done). The callback handles its own failure rather
+    than relying on ``on_commit(robust=True)``, whose error report needs a named function.
+    """
+
+    def send() -> None:
+        try:
+            notify(request_id, url)
+        except Exception:
+            logger.exception(
+                "access request %s: %s could not send its email", request_id, notify.__name__
+            )
+
+    transaction.on_commit(send)
+
+
 def _notify_owners(request_id: int, review_url: str) -> None:
     """Tell every owner with an email address about a new request (after the commit)."""
     request = AccessRequest.objects.select_related("org", "requester").get(pk=request_id)
     org = request.org
     url = review_url or reverse("policies:requests", kwargs={"slug": org.slug})
     who = request.requester.get_username()
-    subject = f"{who} asks for {describe(request)} in {org.name}"
+    subject = mail_subject(f"{who} asks for {describe(request)} in {org.name}")
     body = (
         f"{who} asks for access to {describe(request)} in {org.name}.\n\n"
         f"Why:\n{request.justification}\n\n"
@@ -374,7 +395,7 @@ def _notify_requester(request_id: int, status_url: str) -> None:
         outcome = f"declined by {by}."
     comment = f"\nComment:\n{request.comment}\n" if request.comment else ""
     send_mail(
-        f"Your request for {describe(request)} in {org.name} was {request.status}",
+        mail_subject(f"Your request for {describe(request)} in {org.name} was {request.status}"),
         f"Your request for {describe(request)} in {org.name} was {outcome}\n{comment}\n"
         f"Your requests and recent denials: {url}\n",
         None,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
+from imageaccess.fields import SlugStringField, StringField
+from imageaccess.input_rules import validate_datetime_in_range, validate_single_line
 from policies.models import ImageAccessPolicy, RepositoryException
 
 MAX_IMAGES_PER_CALL = 100
@@ -23,19 +27,14 @@ class StrictBooleanField(serializers.BooleanField):
         return data
 
 
-class ImageField(serializers.CharField):
-    """An image reference as text; parsing errors are reported per item, not per request."""
+class ImageField(StringField):
+    """An image reference as text; parsing errors are reported per item, not per request.
 
-    default_error_messages = {"invalid": "must be a string"}
+    Only a JSON string: ``1`` is not the image ``library/1``.
+    """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_length=1024, trim_whitespace=True, **kwargs)
-
-    def to_internal_value(self, data: Any) -> str:
-        # CharField would turn 1 into "1", which parses as the image library/1.
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 @extend_schema_serializer(
@@ -67,7 +66,7 @@ class DecisionRequestSerializer(serializers.Serializer):
     )
     image = ImageField(required=False)
     orgs = serializers.ListField(
-        child=serializers.SlugField(max_length=64), required=False, max_length=20
+        child=SlugStringField(max_length=64), required=False, max_length=20
     )
     action = serializers.ChoiceField(choices=["pull"], required=False, default="pull")
 
@@ -162,14 +161,28 @@ class ImageAccessPolicySerializer(serializers.ModelSerializer):
 class RepositoryExceptionSerializer(serializers.ModelSerializer):
     """A repository exception; ``repository`` is ``namespace/name`` or ``namespace/*``."""
 
-    repository = serializers.CharField(max_length=512)
+    repository = StringField(max_length=512)
     created_by: serializers.SlugRelatedField = serializers.SlugRelatedField(
         slug_field="username", read_only=True
     )
-    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
-    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    reason = StringField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        default="",
+        validators=[validate_single_line],
+    )
+    expires_at = serializers.DateTimeField(
+        required=False, allow_null=True, default=None, validators=[validate_datetime_in_range]
+    )
 
     class Meta:
         model = RepositoryException
         fields = ("id", "repository", "reason", "expires_at", "created_by", "created_at")
         read_only_fields = ("id", "created_by", "created_at")
+
+    def validate_expires_at(self, value: dt.datetime | None) -> dt.datetime | None:
+        # The service refuses it too; here the answer names the field.
+        if value is not None and value <= timezone.now():
+            raise serializers.ValidationError("must be in the future")
+        return value

@@ -432,7 +432,8 @@ class _RequestDecisionView(OrgActionView):
         )
         form = RequestDecisionForm(request.POST)
         if not form.is_valid():
-            messages.error(request, "The comment is too long (at most 2,000 characters).")
+            problem = " ".join(str(error) for error in form.errors.get("comment", []))
+            messages.error(request, f"The comment was not saved: {problem}")
             return redirect("policies:requests", slug=slug)
         try:
             type(self).service(
