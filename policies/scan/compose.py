@@ -23,7 +23,10 @@ What counts as a pull, for **every** service (profiles included, see below):
   ``build.target`` says, because any stage can be built;
 * ``build.additional_contexts`` (and ``x-bake.contexts``) given as ``docker-image://IMAGE``
   (kind ``compose``), and registry ``build.cache_from`` (and ``x-bake.cache-from``) entries
-  (kind ``cache-from``).
+  (kind ``cache-from``);
+* image volumes (``volumes: [{type: image, source: IMAGE}]``) and the models Docker Model
+  Runner pulls (top-level ``models.*.model``, ``provider: {type: model}`` options), kind
+  ``compose``.
 
 A build whose context is remote (a git or HTTP URL) without a ``dockerfile_inline`` cannot be
 read and is an error, as are remote ``include`` and ``extends`` files.
@@ -1138,7 +1141,8 @@ class _ComposeProject:
         return not names or bool(self.profiles & names)
 
     def scan_model(self, model: _Map) -> None:
-        """Scan every service of a loaded project."""
+        """Scan every service (and model) of a loaded project."""
+        self.scan_models(model.get("models"))
         services = model.get("services")
         if _absent(services):
             return
@@ -1168,6 +1172,9 @@ class _ComposeProject:
     def scan_service(self, name: str, spec: _Map) -> None:
         image = spec.get("image")
         build = spec.get("build")
+        self.scan_service_extras(spec)
+        if _absent(image) and _absent(build) and isinstance(spec.get("provider"), _Map):
+            return  # a provider service runs no container of its own
         if _absent(image) and _absent(build):
             self.error(
                 spec.file,
@@ -1193,6 +1200,32 @@ class _ComposeProject:
         if not _absent(build):
             at = spec.key_at.get("build", (spec.file, spec.line))
             self.scan_build(name, spec, build, at)
+
+    def scan_service_extras(self, spec: _Map) -> None:
+        """Pulls a service makes besides its image: image volumes and provider models."""
+        volumes = spec.get("volumes")
+        if isinstance(volumes, _Seq):
+            for volume in volumes:
+                if not isinstance(volume, _Map):
+                    continue
+                kind, source = volume.get("type"), volume.get("source")
+                if kind == "image" and isinstance(source, _Str) and not source.failed:
+                    self.add_image(source, str(source), "compose")
+        provider = spec.get("provider")
+        if isinstance(provider, _Map) and provider.get("type") == "model":
+            options = provider.get("options")
+            model = options.get("model") if isinstance(options, _Map) else None
+            if isinstance(model, _Str) and not model.failed:
+                self.add_image(model, str(model), "compose")
+
+    def scan_models(self, models: object) -> None:
+        """Top-level ``models``: Docker Model Runner pulls each one from a registry."""
+        if not isinstance(models, _Map):
+            return
+        for spec in models.values():
+            model = spec.get("model") if isinstance(spec, _Map) else None
+            if isinstance(model, _Str) and not model.failed:
+                self.add_image(model, str(model), "compose")
 
     def build_platforms(self, spec: _Map, fields: _Map) -> list[str]:
         platforms: list[str] = []

@@ -1322,6 +1322,7 @@ def _scan(
             continue
         if cmd == "onbuild":
             _check_onbuild(node, path, errors)
+            _onbuild_images(node, path, candidates)
         elif cmd in ("copy", "add") and len(_copy_args(node)) < 2:
             errors.append(
                 ScanError(
@@ -1593,6 +1594,28 @@ def _handle_run_mounts(
             stage.deps.append((named, node.line))
         elif source != "scratch":
             candidates.append(ImageUse(source, path, node.line, "mount-from"))
+
+
+def _onbuild_images(node: _Node, path: str, candidates: list[ImageUse]) -> None:
+    """Images an ``ONBUILD`` trigger names: every build ``FROM`` this image pulls them.
+
+    The child's stage names are unknown here, so any name but a stage index or ``scratch``
+    counts as an image.
+    """
+    sub = node.sub
+    if sub is None:
+        return
+    sources: list[tuple[str, ImageKind]] = []
+    if sub.cmd == "copy":
+        sources = [(value, "copy-from") for value in _flag_values(sub.flags, "from")[0]]
+    elif sub.cmd == "run":
+        for value in _flag_values(sub.flags, "mount")[0]:
+            source, _ = _mount_sources(value)
+            if source is not None:
+                sources.append((source, "mount-from"))
+    for source, kind in sources:
+        if source and source != "scratch" and "$" not in source and not _INDEX_RE.fullmatch(source):
+            candidates.append(ImageUse(source, path, node.line, kind))
 
 
 def _check_onbuild(node: _Node, path: str, errors: list[ScanError]) -> None:

@@ -490,3 +490,27 @@ def test_a_very_long_extends_chain_is_an_error_not_a_crash(tmp_path: Path) -> No
     write(tmp_path, {"compose.yaml": "\n".join(lines) + "\n"})
     result = scan_compose(path=str(tmp_path / "compose.yaml"), environ={})
     assert result.errors or images(result) == {"nginx"}
+
+
+def test_image_volumes_and_models_are_pulls(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "compose.yaml": (
+                "services:\n  app:\n    image: nginx\n    volumes:\n"
+                "      - type: image\n        source: evil/volume:1\n        target: /data\n"
+                "      - ./local:/local\n"
+                "  llm:\n    provider:\n      type: model\n      options:\n"
+                "        model: evil/provider-model\n"
+                "models:\n  chat:\n    model: evil/model:1\n"
+            )
+        },
+    )
+    result = scan_compose(path=str(tmp_path / "compose.yaml"), environ={})
+    assert result.errors == []
+    assert located(result) == {
+        ("nginx", "compose.yaml", 3, "compose"),
+        ("evil/volume:1", "compose.yaml", 6, "compose"),
+        ("evil/provider-model", "compose.yaml", 13, "compose"),
+        ("evil/model:1", "compose.yaml", 16, "compose"),
+    }

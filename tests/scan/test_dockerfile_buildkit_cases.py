@@ -221,3 +221,17 @@ ACCEPTED = [
 @pytest.mark.parametrize("text", ACCEPTED)
 def test_a_file_buildkit_accepts_has_no_error(text: str) -> None:
     assert messages(scan(text)) == []
+
+
+def test_onbuild_triggers_naming_images_are_pulls_of_the_child_build() -> None:
+    result = scan(
+        "FROM alpine\nONBUILD COPY --from=evil/onbuild:1 /a /b\n"
+        "ONBUILD RUN --mount=type=bind,from=evil/mount:1,target=/m true\n"
+        "ONBUILD COPY --from=0 /a /b\n"
+    )
+    assert result.errors == []
+    assert pulls(result) == [
+        ("alpine", 1, "from"),
+        ("evil/onbuild:1", 2, "copy-from"),
+        ("evil/mount:1", 3, "mount-from"),
+    ]

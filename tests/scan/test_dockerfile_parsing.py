@@ -180,9 +180,9 @@ def test_env_without_equals_in_new_form_is_an_error() -> None:
     assert "can't find = in" in result.errors[0].message
 
 
-def test_onbuild_from_is_rejected_and_onbuild_copy_from_is_not_a_pull_now() -> None:
+def test_onbuild_from_is_rejected_and_onbuild_copy_from_counts_for_the_child_build() -> None:
     result = scan("FROM alpine\nONBUILD FROM x\nONBUILD COPY --from=nginx / /\n")
-    assert pulls(result) == [("alpine", 1, "from")]
+    assert pulls(result) == [("alpine", 1, "from"), ("nginx", 3, "copy-from")]
     assert messages(result) == [(2, "FROM isn't allowed as an ONBUILD trigger")]
 
 
