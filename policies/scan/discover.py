@@ -15,11 +15,12 @@ file systems are, and a name that builds there must be checked here):
 * Compose files: ``compose.yaml``, ``compose.yml``, ``docker-compose.yaml``,
   ``docker-compose.yml`` (and Podman's ``podman-compose.*``, ``container-compose.*``), their
   ``*.override.*`` forms, and any other ``*.yml`` / ``*.yaml`` whose top-level ``services``
-  are all Compose services (each with an ``image`` string, a ``build`` or an ``extends``), a
+  are all Compose services (each with an ``image`` string, a ``build``, an ``extends`` or a
+  ``provider``), a
   file someone may pass to ``docker compose -f`` or ``docker stack deploy -c``.
 
 A file named explicitly on the command line is always scanned: as Compose if its name is a
-Compose name or ends in ``.yml``/``.yaml``, otherwise as a Dockerfile.
+Compose name or ends in ``.yml``/``.yaml``/``.json``, otherwise as a Dockerfile.
 
 Which Compose projects are scanned (the union, so that no way of running Compose in the
 checkout is left out):
@@ -133,7 +134,7 @@ def _explicit_kind(path: str) -> FileKind:
     kind = classify(name)
     if kind is not None:
         return kind
-    return "compose" if name.lower().endswith((".yml", ".yaml")) else "dockerfile"
+    return "compose" if name.lower().endswith((".yml", ".yaml", ".json")) else "dockerfile"
 
 
 def _read_head(path: str) -> str | None:
@@ -175,7 +176,10 @@ def _looks_like_compose(path: str) -> bool:
             continue
         if all(
             isinstance(spec, dict)
-            and (isinstance(spec.get("image"), str) or "build" in spec or "extends" in spec)
+            and (
+                isinstance(spec.get("image"), str)
+                or any(key in spec for key in ("build", "extends", "provider"))
+            )
             for spec in services.values()
         ):
             return True
