@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import redis
 from django.test import Client
 
 from imageaccess import redis_client
@@ -71,3 +72,29 @@ def test_a_redis_that_restarts_empty_is_detected_logged_and_counted(
         ready = Client().get("/readyz").json()
     assert ready["redis"]["stream_resets"] == 1
     assert ready["redis"]["persistence"] == "none"
+
+
+def _consumers(client, settings) -> dict[str, int]:
+    return {
+        info["name"].decode(): int(info["pending"])
+        for info in client.xinfo_consumers(settings.EVENT_STREAM, settings.EVENT_GROUP)
+    }
+
+
+def test_a_dead_consumer_is_forgotten_once_its_entries_are_claimed(
+    cast: Cast, settings, fresh_watch: None
+) -> None:
+    settings.EVENT_CLAIM_IDLE_SECONDS = 1
+    with private_redis() as server:
+        use_redis(settings, server.url)
+        client = redis.Redis.from_url(server.url)
+        drain_stream(consumer="dead", max_batches=0)  # creates the group
+        decide_and_record(cast, ["nginx"])
+        deferred_stream.flush()
+        client.xreadgroup(settings.EVENT_GROUP, "dead", {settings.EVENT_STREAM: ">"}, count=10)
+        drain_stream(consumer="alive")
+        assert _consumers(client, settings)["dead"] == 1  # it holds an entry: kept
+        time.sleep(1.1)
+        assert drain_stream(consumer="alive") == 1
+        assert _consumers(client, settings) == {"alive": 0}
+    assert DecisionEvent.objects.count() == 1
