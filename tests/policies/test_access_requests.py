@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import smtplib
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from http import HTTPStatus
@@ -12,8 +13,10 @@ import pytest
 from django.core import mail
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
+from rest_framework.test import APIClient
 
-from orgs.models import ActivityLog
+from orgs.models import ActivityLog, Organization, TokenScope
+from orgs.tokens import mint_token
 from policies.decisions import decide_images
 from policies.events import RequestContext, drain_stream, record_decisions
 from policies.models import AccessRequest, ImageAccessPolicy, RepositoryException
@@ -24,7 +27,7 @@ from policies.requests import (
     file_request,
 )
 from policies.services import add_exception, update_policy
-from tests.conftest import Cast
+from tests.conftest import Cast, bearer
 from tests.console.conftest import World, client_for, make_world, messages_of
 
 pytestmark = pytest.mark.django_db
@@ -358,6 +361,106 @@ def test_only_owners_decide(enforced: Cast, who: str) -> None:
     request.refresh_from_db()
     assert request.status == "pending"
     assert not RepositoryException.objects.exists()
+
+
+# --- Email failures ----------------------------------------------------------------------------
+
+
+class MailServerDown(smtplib.SMTPException):
+    """What the SMTP backend raises when the mail server refuses or cannot be reached."""
+
+
+@pytest.fixture
+def mail_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> int:
+        raise MailServerDown("connection refused")
+
+    monkeypatch.setattr("django.core.mail.backends.locmem.EmailBackend.send_messages", refuse)
+
+
+def api_as(name: str, cast: Cast) -> APIClient:
+    token = mint_token(user=cast.user(name), name="api", scope=TokenScope.ADMIN).plaintext
+    return bearer(APIClient(raise_request_exception=False), token)
+
+
+@pytest.mark.parametrize("decision", ["approve", "decline"])
+def test_a_mail_outage_after_the_commit_is_logged_and_the_answer_is_still_success(
+    enforced: Cast,
+    commit: Commit,
+    mail_down: None,
+    caplog: pytest.LogCaptureFixture,
+    decision: str,
+) -> None:
+    with commit():
+        filed = api_as("mike", enforced).post(
+            "/api/v1/orgs/acme/access-requests",
+            {"repository": CUSTOM, "justification": "the build needs it"},
+            format="json",
+        )
+    assert filed.status_code == HTTPStatus.CREATED, filed.content
+    pk = filed.json()["id"]
+
+    with commit():
+        decided = api_as("olivia", enforced).post(
+            f"/api/v1/orgs/acme/access-requests/{pk}/{decision}", {"comment": "ok"}, format="json"
+        )
+
+    assert decided.status_code == HTTPStatus.OK, decided.content
+    assert AccessRequest.objects.get(pk=pk).status == f"{decision}d"
+    failures = [r for r in caplog.records if r.name == "policies.requests"]
+    assert [r.getMessage() for r in failures] == [
+        f"access request {pk}: _notify_owners could not send its email",
+        f"access request {pk}: _notify_requester could not send its email",
+    ]
+    assert all(isinstance(r.exc_info[1], MailServerDown) for r in failures if r.exc_info)
+
+
+def test_a_mail_outage_on_the_pages_still_files_and_decides(
+    world: World, commit: Commit, mail_down: None
+) -> None:
+    update_policy(org=world.cast.acme, actor=world.cast.olivia, changes={"enabled": True})
+    with commit():
+        filed = client_for(world.cast.mike).post(
+            MY_ACCESS, {"kind": "repository", "repository": "other/tool", "justification": "ci"}
+        )
+    assert filed.status_code == HTTPStatus.FOUND
+    request = AccessRequest.objects.get(value="other/tool")
+
+    with commit():
+        declined = client_for(world.cast.olivia).post(f"{REQUESTS}{request.pk}/decline/")
+
+    assert declined.status_code == HTTPStatus.FOUND
+    request.refresh_from_db()
+    assert request.status == "declined"
+
+
+@pytest.mark.parametrize(
+    "name", ["Acme\nBcc: everyone@example.com", "Acme\r\nCorp", "Acme\u2028Corp", "Acme\x0bCorp"]
+)
+def test_mail_subjects_stay_on_one_line_whatever_the_organization_name(
+    enforced: Cast, commit: Commit, name: str
+) -> None:
+    # Forms refuse such names; one stored another way (the Django admin, an older release)
+    # must still not stop the mail.
+    Organization.objects.filter(pk=enforced.acme.pk).update(name=name)
+    enforced.acme.refresh_from_db()
+
+    with commit():
+        request = file(enforced)
+    with commit():
+        decline_request(request=request, actor=enforced.olivia, comment="no")
+
+    one_line = " ".join(name.split())  # every kind of line break became one space
+    to_owner, to_requester = mail.outbox
+    assert to_owner.subject == f"mike asks for repository {CUSTOM} in {one_line}"
+    assert (
+        to_requester.subject == f"Your request for repository {CUSTOM} in {one_line} was declined"
+    )
+    for message in (to_owner, to_requester):
+        headers = message.message()  # what the backend sends: it builds without a complaint
+        # A long header is folded onto continuation lines, which unfold to the subject.
+        assert " ".join(str(headers["Subject"]).split()) == message.subject
+        assert headers["Bcc"] is None
 
 
 # --- Pages -------------------------------------------------------------------------------------
