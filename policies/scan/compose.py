@@ -864,6 +864,7 @@ class _ComposeProject:
         self.dockerfiles_seen = dockerfiles_seen
         self.texts = texts
         self.budget = _Budget()
+        self.environments: list[Mapping[str, str]] = [env]
         self.documents_cache: dict[tuple[str, int], list[_Map]] = {}
         self.extends_cache: dict[tuple[str, int], _Map | None] = {}
         self.dockerfiles = dockerfile_cache if dockerfile_cache is not None else DockerfileCache()
@@ -1035,6 +1036,8 @@ class _ComposeProject:
         merged = dict(env)
         for key, value in from_files.items():
             merged.setdefault(key, value)  # the including project's variables win
+        # Caches are keyed by id(env): keep every environment alive so no id is reused.
+        self.environments.append(merged)
         return merged
 
     def apply_extends(self, cfg: _Map, file: str, lookup_dir: str, env: Mapping[str, str]) -> _Map:

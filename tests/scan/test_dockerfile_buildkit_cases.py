@@ -235,3 +235,29 @@ def test_onbuild_triggers_naming_images_are_pulls_of_the_child_build() -> None:
         ("evil/onbuild:1", 2, "copy-from"),
         ("evil/mount:1", 3, "mount-from"),
     ]
+
+
+# parser/directives_test.go (TestDetectSyntax, TestDetectSyntaxBOM): what DetectSyntax finds.
+DETECT_SYNTAX = [
+    ("# syntax = dockerfile:experimental // opts\nFROM busybox\n", ("dockerfile:experimental", 1)),
+    (
+        "#!/bin/sh\n# syntax = dockerfile:experimental\nFROM busybox\n",
+        ("dockerfile:experimental", 2),
+    ),
+    ("#!/bin/sh\n\n# syntax = dockerfile:experimental\n", None),  # a blank line ends them
+    ("FROM busybox\nRUN ls\n", None),
+    ("//syntax=foo\n//key=value", ("foo", 1)),
+    ("#!/bin/sh\n//syntax=x", ("x", 2)),
+    ('{"syntax": "foo", "bar": ["abc"]}', ("foo", 1)),
+    ('{"syntax": "foo"', None),
+    ('{"syntax": "foo"}\n# syntax=bar', None),
+    ("\ufeff# syntax = myfrontend\nFROM busybox\n", ("myfrontend", 1)),
+    ("# escape=\\\n# syntax=a/b\n# syntax=c/d\nFROM x\n", ("a/b", 2)),
+    ("# key = FOO bar\n# syntax=a/b\nFROM x\n", None),  # an unknown directive ends them
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), DETECT_SYNTAX)
+def test_detect_syntax_cases_from_buildkit(text: str, expected: tuple[str, int] | None) -> None:
+    found = [(image, line) for image, line, kind in pulls(scan(text)) if kind == "syntax"]
+    assert found == ([] if expected is None else [expected])
