@@ -21,7 +21,7 @@ def nesting_exceeds(value: Any, limit: int) -> bool:
     Walks with its own stack, never by recursion, so that the check itself cannot hit
     Python's recursion limit.
     """
-    stack: list[tuple[Any, int]] = [(value, 1)]
+    stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
     while stack:
         item, depth = stack.pop()
         children = item.values() if isinstance(item, dict) else item
@@ -54,7 +54,7 @@ class StrictJSONParser(BaseParser):
             data = orjson.loads(stream.read())
         except orjson.JSONDecodeError as exc:
             raise ParseError(str(exc)) from None
-        if isinstance(data, dict | list) and nesting_exceeds(data, MAX_JSON_DEPTH):
+        if nesting_exceeds(data, MAX_JSON_DEPTH):
             raise APIError(
                 f"request body is nested more than {MAX_JSON_DEPTH} levels deep: "
                 "send a JSON object of plain values",
