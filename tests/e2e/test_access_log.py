@@ -10,6 +10,7 @@ searched for the secrets.
 from __future__ import annotations
 
 import base64
+import os
 import shutil
 import subprocess
 import sys
@@ -65,48 +66,53 @@ def make_serve() -> Iterator[ServedByMake]:
     workdir = Path(tempfile.mkdtemp(prefix="ia-access-log-"))
     data_dir = workdir / "data"
     data_dir.mkdir()
-    env = app_environment(data_dir, Database(url=None))
-    env.update(
-        {
-            "IMAGEACCESS_LOG_LEVEL": "INFO",
-            "GRANIAN_LOG_ACCESS_ENABLED": "1",
-            "GRANIAN_LOG_ACCESS_FMT": ACCESS_LOG_FORMAT,
-            "WEB_CONCURRENCY": "1",
-        }
-    )
-    migrated = run_manage(env, "migrate", "--noinput", "-v0")
-    assert migrated.ok, str(migrated)
-    venv = Path(sys.executable).parent.parent
-    port = harness.free_port()
-    log_path = workdir / "serve.log"
-    argv = [
-        make,
-        "--no-print-directory",
-        # The virtualenv running the tests is already installed: never reinstall it here.
-        "-o",
-        f"{venv}/.installed",
-        "-o",
-        f"{venv}/bin/python",
-        "serve",
-        f"VENV={venv}",
-        f"BIND={harness.LOCALHOST}:{port}",
-    ]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            argv,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            cwd=BASE_DIR,
-            start_new_session=True,
-        )
-    served = ServedByMake(f"http://{harness.LOCALHOST}:{port}", process, log_path)
+    process: subprocess.Popen[bytes] | None = None
+    # A database of its own on the test run's PostgreSQL (SQLite without one), as served_app.
+    database = Database.create(os.environ.get("DATABASE_URL"))
     try:
+        env = app_environment(data_dir, database)
+        env.update(
+            {
+                "IMAGEACCESS_LOG_LEVEL": "INFO",
+                "GRANIAN_LOG_ACCESS_ENABLED": "1",
+                "GRANIAN_LOG_ACCESS_FMT": ACCESS_LOG_FORMAT,
+                "WEB_CONCURRENCY": "1",
+            }
+        )
+        migrated = run_manage(env, "migrate", "--noinput", "-v0")
+        assert migrated.ok, str(migrated)
+        venv = Path(sys.executable).parent.parent
+        port = harness.free_port()
+        log_path = workdir / "serve.log"
+        argv = [
+            make,
+            "--no-print-directory",
+            # The virtualenv running the tests is already installed: never reinstall it here.
+            "-o",
+            f"{venv}/.installed",
+            "-o",
+            f"{venv}/bin/python",
+            "serve",
+            f"VENV={venv}",
+            f"BIND={harness.LOCALHOST}:{port}",
+        ]
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=BASE_DIR,
+                start_new_session=True,
+            )
+        served = ServedByMake(f"http://{harness.LOCALHOST}:{port}", process, log_path)
         _wait_until_ready(served)
         yield served
     finally:
-        harness.stop_process(process)
+        if process is not None:
+            harness.stop_process(process)
+        database.drop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
