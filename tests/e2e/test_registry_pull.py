@@ -410,7 +410,9 @@ def test_failure_limit_behind_a_proxy_spares_valid_tokens_and_other_clients(
     with served_app.another_server(
         IMAGEACCESS_BEHIND_PROXY="1", IMAGEACCESS_FAILED_AUTH_LIMIT="3/60"
     ) as server:
-        attacker = f"203.0.113.{secrets.randbelow(200) + 1}"
+        # Addresses and usernames of this test alone: the counts live in the shared Redis, and
+        # other tests fail with the demo users' names within the same minute.
+        attacker = f"2001:db8:{secrets.randbelow(65536):x}:{secrets.randbelow(65536):x}::7"
         query = {"service": MIRROR_SERVICE, "scope": "repository:library/nginx:pull"}
 
         def ask(creds: str, client: str) -> tuple[int, dict[str, str], dict[str, Any]]:
@@ -418,14 +420,17 @@ def test_failure_limit_behind_a_proxy_spares_valid_tokens_and_other_clients(
                 server.token_url, query=query, basic=creds, forwarded_for=f"6.6.6.6, {client}"
             )
 
-        wrong = f"mike:dckr_pat_{secrets.token_urlsafe(24)}"
+        wrong = f"guess-{secrets.token_hex(4)}:dckr_pat_{secrets.token_urlsafe(24)}"
         assert [ask(wrong, attacker)[0] for _ in range(3)] == [401, 401, 401]
-        status, headers, body = ask(f"charlie:dckr_pat_{secrets.token_urlsafe(24)}", attacker)
+        status, headers, body = ask(
+            f"guess-{secrets.token_hex(4)}:dckr_pat_{secrets.token_urlsafe(24)}", attacker
+        )
         assert status == 429, body
         assert body["errors"][0]["code"] == "TOOMANYREQUESTS"
         assert int(headers["Retry-After"]) >= 1
         # A valid token from the blocked address, and a guess from another client, are
         # answered as they would be without the attacker.
         assert ask(served_app.creds("mike"), attacker)[0] == 200
-        other_client = f"198.51.100.{secrets.randbelow(200) + 1}"
-        assert ask(f"erin:dckr_pat_{secrets.token_urlsafe(24)}", other_client)[0] == 401
+        other_client = f"2001:db8:{secrets.randbelow(65536):x}:{secrets.randbelow(65536):x}::8"
+        bystander = f"typo-{secrets.token_hex(4)}:dckr_pat_{secrets.token_urlsafe(24)}"
+        assert ask(bystander, other_client)[0] == 401
