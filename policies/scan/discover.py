@@ -25,8 +25,10 @@ Compose name or ends in ``.yml``/``.yaml``/``.json``, otherwise as a Dockerfile.
 Which Compose projects are scanned (the union, so that no way of running Compose in the
 checkout is left out):
 
-* every Compose file on its own (``docker compose -f FILE``); an override file only when its
-  directory has no main file;
+* every Compose file on its own (``docker compose -f FILE``), except a file that only ever
+  comes after another one in the projects below (an override file beside a main file, a later
+  ``COMPOSE_FILE`` entry): such a fragment is read merged, and on its own only when it has a
+  main Compose name or is named on the command line;
 * for every directory holding a Compose file, what ``docker compose`` run there loads on its
   own: the first main file (``compose.yaml``, ``compose.yml``, ``docker-compose.yml``,
   ``docker-compose.yaml``) merged with the first override file beside it;
@@ -195,6 +197,7 @@ class _Found:
     project_dirs: dict[str, None] = field(default_factory=dict)
     seen: set[str] = field(default_factory=set)
     listings: dict[str, list[str]] = field(default_factory=dict)  # sorted names per directory
+    explicit: set[str] = field(default_factory=set)  # files named on the command line
 
     def add(self, path: str, kind: FileKind) -> None:
         key = os.path.abspath(path)
@@ -211,6 +214,7 @@ def _walk(paths: Iterable[str], errors: list[ScanError] | None) -> _Found:
     for root in paths:
         if os.path.isfile(root):
             found.add(root, _explicit_kind(root))
+            found.explicit.add(os.path.normpath(root))
             continue
         if not os.path.isdir(root):
             if errors is not None:
@@ -298,12 +302,12 @@ def _plan_projects(
     errors: list[ScanError],
 ) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
     """Every Compose project to scan: ``(files merged in order, .env directories)``."""
-    projects: dict[tuple[str, ...], tuple[str, ...]] = {}
+    merged: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     def add(files: Sequence[str], dotenv_dirs: Sequence[str]) -> None:
         if files:
             key = tuple(os.path.normpath(f) for f in files)
-            projects.setdefault(key, tuple(dotenv_dirs))
+            merged.setdefault(key, tuple(dotenv_dirs))
 
     listings = found.listings
     for directory in found.project_dirs:
@@ -312,14 +316,6 @@ def _plan_projects(
                 listings[directory] = sorted(os.listdir(directory))
             except OSError:
                 listings[directory] = []
-    for path, kind in found.files:
-        if kind != "compose":
-            continue
-        directory = os.path.dirname(path) or "."
-        if not _is_override(os.path.basename(path)) or (
-            _first_present(directory, DEFAULT_COMPOSE_FILES, listings.get(directory, [])) is None
-        ):
-            add([path], [])
     for directory in found.project_dirs:
         listing = listings.get(directory, [])
         from_dotenv = _dotenv_compose_file(directory, environ, errors)
@@ -335,7 +331,20 @@ def _plan_projects(
         add([os.path.join(cwd, part) for part in parts], [cwd])
     if compose_files:
         add(list(compose_files), [cwd])
-    return list(projects.items())
+    # A file that only ever comes after another one in a project is a fragment (an override):
+    # it is read merged, not on its own, unless it has a main Compose name or was named on the
+    # command line.
+    fragments = {file for files in merged for file in files[1:]}
+    alone: dict[tuple[str, ...], tuple[str, ...]] = {}
+    for path, kind in found.files:
+        if kind != "compose":
+            continue
+        key = os.path.normpath(path)
+        name = os.path.basename(path).lower()
+        if key not in found.explicit and name not in COMPOSE_NAMES and key in fragments:
+            continue
+        alone.setdefault((key,), ())
+    return [*alone.items(), *((k, v) for k, v in merged.items() if k not in alone)]
 
 
 def scan_paths(

@@ -328,3 +328,25 @@ def test_org_slug_in_another_case_decides_like_the_org(
     )
     assert result.code == 1, str(result)
     assert f"Dockerfile:3: {COMMUNITY_DENIAL} (someuser/custom-image)" in result.stdout
+
+
+@pytest.mark.usefixtures("acme_policy_on")
+def test_files_compose_merges_on_its_own_are_checked(served_app: ServedApp, tmp_path: Path) -> None:
+    (tmp_path / "compose.yaml").write_text("services:\n  web:\n    image: nginx:1.27\n")
+    (tmp_path / "compose.override.yaml").write_text(
+        "services:\n  web:\n    image: acme/app:1.0\n    build:\n"
+        "      dockerfile_inline: FROM someuser/custom-image\n"
+    )
+    (tmp_path / ".env").write_text("COMPOSE_FILE=compose.yaml:ops/extra.yml\n")
+    (tmp_path / "ops").mkdir()
+    (tmp_path / "ops" / "extra.yml").write_text(
+        "services:\n  web:\n    build:\n      context: .\n      cache_from: [someuser/cache:1]\n"
+    )
+    (tmp_path / "Dockerfile").write_text("FROM nginx:1.27\n")
+    result = run_check(tmp_path, served_app.token("mike"), "--url", served_app.base_url, ".")
+    assert result.code == 1, str(result)
+    assert result.stdout.splitlines() == [
+        f"compose.override.yaml:5: {COMMUNITY_DENIAL} (someuser/custom-image)",
+        f"ops/extra.yml:5: {COMMUNITY_DENIAL} (someuser/cache:1)",
+        "4 images checked in 4 files: 2 allowed, 2 denied",
+    ]
