@@ -4,7 +4,7 @@ Pure Python (no Django). See :mod:`policies.scan.dockerfile`, :mod:`policies.sca
 and :mod:`policies.scan.discover`.
 """
 
-from policies.scan.compose import scan_compose
+from policies.scan.compose import scan_compose, scan_compose_project
 from policies.scan.discover import discover, scan_paths
 from policies.scan.dockerfile import ImageUse, ScanError, ScanResult, scan_dockerfile
 
@@ -14,6 +14,7 @@ __all__ = [
     "ScanResult",
     "discover",
     "scan_compose",
+    "scan_compose_project",
     "scan_dockerfile",
     "scan_paths",
 ]

@@ -110,6 +110,18 @@ YAML_ATOMS = st.sampled_from(
         "null",
         "~",
         ": ",
+        "!reset ",
+        "!override ",
+        "---\n",
+        "build: ",
+        "args:",
+        "cache_from:",
+        "additional_contexts:",
+        "docker-image://",
+        "type=registry,ref=",
+        "pull_policy: build",
+        "<<: *a",
+        "&a ",
     ]
 )
 yaml_text = st.one_of(st.text(max_size=300), st.lists(YAML_ATOMS, max_size=60).map("".join))
@@ -118,7 +130,7 @@ yaml_text = st.one_of(st.text(max_size=300), st.lists(YAML_ATOMS, max_size=60).m
 def _assert_well_formed(result: ScanResult) -> None:
     for use in result.images:
         assert use.line >= 1
-        assert use.kind in {"syntax", "from", "copy-from", "mount-from", "compose"}
+        assert use.kind in {"syntax", "from", "copy-from", "mount-from", "compose", "cache-from"}
     for err in result.errors:
         assert err.message
         assert err.line is None or err.line >= 1
@@ -164,3 +176,18 @@ def test_flag_fast_path_agrees_with_the_buildkit_port(line: str) -> None:
     from policies.scan.dockerfile import _extract_flags, _extract_flags_slow
 
     assert _extract_flags(line) == _extract_flags_slow(line)
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(first=yaml_text, second=yaml_text)
+def test_merging_any_two_compose_files_never_raises(
+    tmp_path: Path, first: str, second: str
+) -> None:
+    from policies.scan.compose import scan_compose_project
+
+    (tmp_path / "a.yml").write_text(first, encoding="utf-8", errors="replace")
+    (tmp_path / "b.yml").write_text(second, encoding="utf-8", errors="replace")
+    files = [str(tmp_path / "a.yml"), str(tmp_path / "b.yml")]
+    _assert_well_formed(scan_compose_project(files, environ={}))
