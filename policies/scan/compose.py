@@ -1279,6 +1279,12 @@ class _ComposeProject:
         args = self.parse_args(name, fields.get("args"), at)
         platforms = self.build_platforms(spec, fields)
         inline = fields.get("dockerfile_inline")
+        if isinstance(inline, _Str) and isinstance(fields.get("dockerfile"), str):
+            self.error(
+                file,
+                line,
+                f"service {name!r} declares mutually exclusive dockerfile and dockerfile_inline",
+            )
         if isinstance(inline, _Str):
             if not inline.failed:
                 for platform in platforms:

@@ -514,3 +514,20 @@ def test_image_volumes_and_models_are_pulls(tmp_path: Path) -> None:
         ("evil/provider-model", "compose.yaml", 13, "compose"),
         ("evil/model:1", "compose.yaml", 16, "compose"),
     }
+
+
+def test_dockerfile_and_dockerfile_inline_together_are_refused_like_compose(
+    tmp_path: Path,
+) -> None:
+    write(
+        tmp_path,
+        {
+            "a.yml": "services:\n  app:\n    build:\n      dockerfile: Other.Dockerfile\n",
+            "b.yml": "services:\n  app:\n    build:\n      dockerfile_inline: FROM alpine\n",
+            "Other.Dockerfile": "FROM busybox\n",
+        },
+    )
+    result = scan_compose_project([str(tmp_path / "a.yml"), str(tmp_path / "b.yml")], environ={})
+    assert [err.message for err in result.errors] == [
+        "service 'app' declares mutually exclusive dockerfile and dockerfile_inline"
+    ]
