@@ -24,7 +24,8 @@ What counts as a pull, for **every** service (profiles included, see below):
 * ``build.additional_contexts`` (and ``x-bake.contexts``) given as ``docker-image://IMAGE``
   (kind ``compose``), and registry ``build.cache_from`` (and ``x-bake.cache-from``) entries
   (kind ``cache-from``);
-* image volumes (``volumes: [{type: image, source: IMAGE}]``) and the models Docker Model
+* image volumes (``volumes: [{type: image, source: IMAGE}]``), lifecycle hooks with their
+  own ``image`` (``pre_start``, ``post_start``, ``pre_stop``) and the models Docker Model
   Runner pulls (top-level ``models.*.model``, ``provider: {type: model}`` options), kind
   ``compose``.
 
@@ -1205,7 +1206,7 @@ class _ComposeProject:
             self.scan_build(name, spec, build, at)
 
     def scan_service_extras(self, spec: _Map) -> None:
-        """Pulls a service makes besides its image: image volumes and provider models."""
+        """Pulls besides the service image: image volumes, hook images, provider models."""
         volumes = spec.get("volumes")
         if isinstance(volumes, _Seq):
             for volume in volumes:
@@ -1214,6 +1215,13 @@ class _ComposeProject:
                 kind, source = volume.get("type"), volume.get("source")
                 if kind == "image" and isinstance(source, _Str) and not source.failed:
                     self.add_image(source, str(source), "compose")
+        for hook_list in ("pre_start", "post_start", "pre_stop"):
+            hooks = spec.get(hook_list)
+            for hook in hooks if isinstance(hooks, _Seq) else []:
+                # A hook with its own image runs in a container of that image.
+                image = hook.get("image") if isinstance(hook, _Map) else None
+                if isinstance(image, _Str) and image and not image.failed:
+                    self.add_image(image, str(image), "compose")
         provider = spec.get("provider")
         if isinstance(provider, _Map) and provider.get("type") == "model":
             options = provider.get("options")

@@ -531,3 +531,19 @@ def test_dockerfile_and_dockerfile_inline_together_are_refused_like_compose(
     assert [err.message for err in result.errors] == [
         "service 'app' declares mutually exclusive dockerfile and dockerfile_inline"
     ]
+
+
+def test_hook_images_are_pulls(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "compose.yaml": (
+                "services:\n  app:\n    image: nginx\n    pre_start:\n"
+                "      - image: evil/hook:1\n        command: [migrate]\n"
+                "    post_start:\n      - command: [echo]\n"
+            )
+        },
+    )
+    result = scan_compose(path=str(tmp_path / "compose.yaml"), environ={})
+    assert result.errors == []
+    assert ("evil/hook:1", "compose.yaml", 5, "compose") in located(result)
