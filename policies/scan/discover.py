@@ -200,6 +200,9 @@ class _Found:
     explicit: set[str] = field(default_factory=set)  # files named on the command line
 
     def add(self, path: str, kind: FileKind) -> None:
+        # One spelling per file (`./a/Dockerfile` is `a/Dockerfile`), so that a Dockerfile
+        # reached by a walk and by a Compose build is one file in the report.
+        path = os.path.normpath(path)
         key = os.path.abspath(path)
         if key in self.seen:
             return
@@ -224,6 +227,7 @@ def _walk(paths: Iterable[str], errors: list[ScanError] | None) -> _Found:
             # Pruning in place stops os.walk from descending into skipped folders.
             dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS)
             filenames.sort()
+            dirpath = os.path.normpath(dirpath)
             found.listings[dirpath] = filenames
             for name in filenames:
                 path = os.path.join(dirpath, name)

@@ -169,3 +169,20 @@ def test_compose_file_in_dotenv_with_a_missing_file_is_an_error(tmp_path: Path) 
     (tmp_path / "compose.yaml").write_text("services:\n  a:\n    image: redis\n")
     result = scan_paths([str(tmp_path)], environ={})
     assert any("missing.yml" in err.file for err in result.errors)
+
+
+def test_a_dockerfile_reached_by_the_walk_and_by_compose_is_reported_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _tree(
+        tmp_path,
+        {
+            "app/Dockerfile": "FROM alpine:3.20\n",
+            "compose.yaml": "services:\n  app:\n    build: ./app\n",
+        },
+    )
+    monkeypatch.chdir(tmp_path)
+    result = scan_paths(["."], environ={})
+    assert [(use.image, use.file, use.line) for use in result.images] == [
+        ("alpine:3.20", "app/Dockerfile", 1)
+    ]
