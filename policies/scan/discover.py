@@ -106,7 +106,9 @@ _SERVICES_KEY = re.compile(
     r"^services[ \t]*:[ \t]*(?:\{|(?:#[^\n]*)?\r?\n(?:[ \t]*(?:#[^\n]*)?\r?\n)*[ \t]+[^\s#-])",
     re.MULTILINE,
 )
-_SNIFF_BYTES = 1 << 20
+# Files are sniffed whole up to this size; a larger one is treated as a build file (and then
+# fails the scan if it is not one) rather than skipped, so padding cannot hide a file.
+_SNIFF_CHARS = 32 << 20
 _YamlLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -139,32 +141,40 @@ def _explicit_kind(path: str) -> FileKind:
     return "compose" if name.lower().endswith((".yml", ".yaml", ".json")) else "dockerfile"
 
 
-def _read_head(path: str) -> str | None:
+def _read_head(path: str) -> tuple[str, bool] | None:
+    """The start of a file and whether there is more, or ``None`` if it cannot be read."""
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
-            return handle.read(_SNIFF_BYTES)
+            text = handle.read(_SNIFF_CHARS)
+            return text, bool(handle.read(1))
     except OSError:
         return None
 
 
 def _looks_like_dockerfile(path: str) -> bool:
     """Whether a file's first instruction is ``FROM`` or ``ARG`` (after comments)."""
-    text = _read_head(path)
-    if text is None:
+    head = _read_head(path)
+    if head is None:
         return False
+    text, truncated = head
     for raw in text.lstrip("\ufeff").splitlines():
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         word = line.split(None, 1)[0].upper()
         return word in ("FROM", "ARG")
-    return False
+    return truncated
 
 
 def _looks_like_compose(path: str) -> bool:
     """Whether a YAML file's ``services`` are all services Compose would accept."""
-    text = _read_head(path)
-    if text is None or not _SERVICES_KEY.search(text):
+    head = _read_head(path)
+    if head is None:
+        return False
+    text, truncated = head
+    if truncated:
+        return True
+    if not _SERVICES_KEY.search(text):
         return False
     try:
         documents = list(yaml.load_all(text, Loader=_YamlLoader))
@@ -270,9 +280,10 @@ def _dotenv_compose_file(
     path = os.path.join(directory, ".env")
     if not os.path.isfile(path):
         return None
-    text = _read_head(path)
-    if text is None or "COMPOSE_FILE" not in text:
+    head = _read_head(path)
+    if head is None or "COMPOSE_FILE" not in head[0]:
         return None
+    text = head[0]
     try:
         values = parse_dotenv(text, environ.get)
     except DotenvError as exc:

@@ -186,3 +186,16 @@ def test_a_dockerfile_reached_by_the_walk_and_by_compose_is_reported_once(
     assert [(use.image, use.file, use.line) for use in result.images] == [
         ("alpine:3.20", "app/Dockerfile", 1)
     ]
+
+
+def test_padding_does_not_hide_a_loosely_named_build_file(tmp_path: Path) -> None:
+    padding = "# " + "x" * 200 + "\n"
+    _tree(
+        tmp_path,
+        {
+            "Dockerfile-padded": padding * 6000 + "FROM evil/padded:1\n",
+            "deploy/stack.yml": padding * 6000 + "services:\n  a:\n    image: evil/padded:2\n",
+        },
+    )
+    result = scan_paths([str(tmp_path)], environ={})
+    assert {"evil/padded:1", "evil/padded:2"} <= {use.image for use in result.images}
