@@ -10,8 +10,10 @@ file systems are, and a name that builds there must be checked here):
 * Dockerfiles: ``Dockerfile`` and ``Containerfile`` (Podman's name), ``*.Dockerfile``,
   ``Dockerfile.*`` and the same with ``Containerfile``, but not ``*.dockerignore`` /
   ``*.containerignore``. A file whose name merely contains ``dockerfile`` or
-  ``containerfile`` (``Dockerfile-dev``, ``prod_dockerfile``) is scanned when its first
-  instruction is ``FROM`` or ``ARG``, the only ways a file BuildKit accepts can start.
+  ``containerfile`` (``Dockerfile-dev``, ``prod_dockerfile``), or ends in a source-code or
+  document extension (``dockerfile.go``, ``Dockerfile.md``), is scanned when BuildKit would
+  build it: its first instruction is ``FROM`` or ``ARG``, or it names a frontend
+  (``# syntax=``).
 * Compose files: ``compose.yaml``, ``compose.yml``, ``docker-compose.yaml``,
   ``docker-compose.yml`` (and Podman's ``podman-compose.*``, ``container-compose.*``), their
   ``*.override.*`` forms, and any other ``*.yml`` / ``*.yaml`` whose top-level ``services``
@@ -60,7 +62,7 @@ from policies.scan.compose import (
     parse_dotenv,
     scan_compose_project,
 )
-from policies.scan.dockerfile import ScanError, ScanResult
+from policies.scan.dockerfile import ScanError, ScanResult, detect_syntax
 
 __all__ = [
     "COMPOSE_NAMES",
@@ -100,6 +102,50 @@ SKIPPED_DIRS = frozenset(
 )
 _BUILD_FILE_WORDS = ("dockerfile", "containerfile")
 _IGNORE_SUFFIXES = (".dockerignore", ".containerignore")
+# `dockerfile.go` is a Go file and `Dockerfile.md` a document far more often than a build
+# file: with these extensions the name alone does not decide, the content does.
+_SOURCE_EXTENSIONS = frozenset(
+    [
+        "go",
+        "py",
+        "rs",
+        "js",
+        "ts",
+        "mjs",
+        "cjs",
+        "jsx",
+        "tsx",
+        "java",
+        "kt",
+        "kts",
+        "rb",
+        "php",
+        "c",
+        "h",
+        "cc",
+        "cpp",
+        "hpp",
+        "cs",
+        "swift",
+        "scala",
+        "md",
+        "rst",
+        "adoc",
+        "html",
+        "css",
+        "json",
+        "yml",
+        "yaml",
+        "toml",
+        "xml",
+        "ini",
+        "cfg",
+        "sh",
+        "bash",
+        "ps1",
+        "bat",
+    ]
+)
 # A top-level `services:` key followed by a block or flow mapping (not a list, which is what
 # GitLab CI's `services:` holds).
 _SERVICES_KEY = re.compile(
@@ -128,7 +174,9 @@ def classify(name: str) -> FileKind | None:
     if lower.endswith(_IGNORE_SUFFIXES):
         return None
     for word in _BUILD_FILE_WORDS:
-        if lower == word or lower.endswith("." + word) or lower.startswith(word + "."):
+        if lower == word or lower.endswith("." + word):
+            return "dockerfile"
+        if lower.startswith(word + ".") and lower.rsplit(".", 1)[1] not in _SOURCE_EXTENSIONS:
             return "dockerfile"
     return None
 
@@ -152,11 +200,14 @@ def _read_head(path: str) -> tuple[str, bool] | None:
 
 
 def _looks_like_dockerfile(path: str) -> bool:
-    """Whether a file's first instruction is ``FROM`` or ``ARG`` (after comments)."""
+    """Whether BuildKit would build a file: its first instruction is ``FROM`` or ``ARG``, or
+    it names a frontend (which then reads the rest in a format of its own)."""
     head = _read_head(path)
     if head is None:
         return False
     text, truncated = head
+    if detect_syntax(text) is not None:
+        return True
     for raw in text.lstrip("\ufeff").splitlines():
         line = raw.strip()
         if not line or line.startswith("#"):

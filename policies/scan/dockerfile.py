@@ -31,6 +31,7 @@ __all__ = [
     "ScanError",
     "ScanResult",
     "ShellLexError",
+    "detect_syntax",
     "expand_word",
     "platform_args",
     "scan_dockerfile",
@@ -917,7 +918,7 @@ def _scan_directives(lines: list[str], prefix: str, offset: int) -> tuple[str, i
     return None
 
 
-def _detect_syntax(text: str) -> tuple[str, int] | None:
+def detect_syntax(text: str) -> tuple[str, int] | None:
     """The frontend BuildKit forwards to, and its line, however the file names it.
 
     Like BuildKit: a byte-order mark and a first line starting with ``#!`` are skipped, then
@@ -1279,7 +1280,7 @@ def _scan(
     parsed = _parse_lines(text, path)
     nodes, escape, fatal = parsed.nodes, parsed.escape, parsed.fatal
     errors = result.errors
-    _report_frontend(_detect_syntax(text) or parsed.syntax, path, build_args, result)
+    _report_frontend(detect_syntax(text) or parsed.syntax, path, build_args, result)
     errors.extend(fatal)
     if fatal:
         return

@@ -31,6 +31,10 @@ from policies.scan.discover import classify, discover, scan_paths
         ("DOCKERFILE", "dockerfile"),
         ("App.DockerFile", "dockerfile"),
         ("x.containerignore", None),
+        # Source files and documents named after Dockerfiles are decided by content.
+        ("dockerfile.go", None),
+        ("Dockerfile.md", None),
+        ("Dockerfile.j2", "dockerfile"),
         ("Compose.YAML", "compose"),
         ("Docker-Compose.yml", "compose"),
         # Files Compose merges on its own, and Podman's Compose names.
@@ -199,3 +203,19 @@ def test_padding_does_not_hide_a_loosely_named_build_file(tmp_path: Path) -> Non
     )
     result = scan_paths([str(tmp_path)], environ={})
     assert {"evil/padded:1", "evil/padded:2"} <= {use.image for use in result.images}
+
+
+def test_source_files_named_after_dockerfiles_are_read_only_when_buildkit_would_build_them(
+    tmp_path: Path,
+) -> None:
+    _tree(
+        tmp_path,
+        {
+            "pkg/dockerfile.go": "package dockerfile\n\nfunc X() {}\n",
+            "docs/Dockerfile.md": "# Our Dockerfile\n\nUse FROM alpine.\n",
+            "ci/Dockerfile.sh": "# syntax=evil/frontend:1\nanything the frontend reads\n",
+        },
+    )
+    result = scan_paths([str(tmp_path)], environ={})
+    assert [use.image for use in result.images] == ["evil/frontend:1"]
+    assert all(Path(err.file).name == "Dockerfile.sh" for err in result.errors)
