@@ -14,6 +14,9 @@ from policies.models import AccessRequest, DecisionEvent, Outcome
 from policies.reports import CATEGORY_LABELS, PERIODS, EventFilters
 from policies.requests import IMAGE_TYPES, MAX_COMMENT, MAX_JUSTIFICATION
 
+# How the schema describes a method field that may answer null.
+NULLABLE_TEXT = serializers.CharField(allow_null=True)
+
 
 class StrictSerializer(serializers.Serializer):
     """Refuses keys it does not know, naming the first: a typo must not be silently ignored."""
@@ -90,7 +93,7 @@ class DecisionEventSerializer(serializers.ModelSerializer):
         )
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(NULLABLE_TEXT)
     def get_user(self, event: DecisionEvent) -> str | None:
         """The username at decision time (kept if the account is deleted); null if anonymous."""
         return event.username or None
@@ -124,7 +127,7 @@ class AccessRequestSerializer(serializers.ModelSerializer):
     def get_requester(self, request: AccessRequest) -> str:
         return request.requester.get_username()
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(NULLABLE_TEXT)
     def get_decided_by(self, request: AccessRequest) -> str | None:
         return request.decided_by.get_username() if request.decided_by else None
 

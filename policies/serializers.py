@@ -121,8 +121,9 @@ class ImageAccessPolicySerializer(serializers.ModelSerializer):
     allow_community = StrictBooleanField(required=False)
     audit_mode = StrictBooleanField(required=False)
     allow_organization = serializers.SerializerMethodField()
+    # Null until someone changes the settings (and after that account is deleted).
     updated_by: serializers.SlugRelatedField = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
 
     class Meta:
@@ -162,8 +163,9 @@ class RepositoryExceptionSerializer(serializers.ModelSerializer):
     """A repository exception; ``repository`` is ``namespace/name`` or ``namespace/*``."""
 
     repository = StringField(max_length=512)
+    # Null once the account that added it is deleted.
     created_by: serializers.SlugRelatedField = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
     reason = StringField(
         max_length=500,
