@@ -29,7 +29,7 @@ from policies.models import AccessRequest, RepositoryException
 from policies.reports import utc_today
 from policies.services import update_policy
 from tests.conftest import Cast, bearer
-from tests.console.conftest import World, client_for, make_world
+from tests.console.conftest import World, client_for, make_world, messages_of
 from tests.console.events import Pull, add_events
 
 pytestmark = pytest.mark.django_db
@@ -599,6 +599,26 @@ def test_control_characters_in_page_text_fields_are_a_form_error(
 
     assert response.status_code == HTTPStatus.OK
     assert "U+00" in str(response.context["form"].errors[field])
+    assert writes() == before
+
+
+@pytest.mark.parametrize("decision", ["approve", "decline"])
+def test_a_decision_comment_with_control_characters_decides_nothing_and_says_why(
+    world: World, decision: str
+) -> None:
+    client = client_for(world.cast.olivia)
+    before = writes()
+
+    response = client.post(
+        f"/orgs/acme/requests/{world.access_request.pk}/{decision}/", {"comment": "ok\x1b[2J"}
+    )
+
+    assert response.status_code == HTTPStatus.FOUND
+    assert messages_of(response) == [
+        "The comment was not saved: must not contain control characters (found U+001B)"
+    ]
+    world.access_request.refresh_from_db()
+    assert world.access_request.status == AccessRequest.Status.PENDING
     assert writes() == before
 
 
