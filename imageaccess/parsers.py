@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import IO, Any
 
@@ -15,20 +16,31 @@ from imageaccess.errors import APIError
 MAX_JSON_DEPTH = 32
 
 
-def nesting_exceeds(value: Any, limit: int) -> bool:
-    """Whether ``value`` holds arrays and objects more than ``limit`` levels deep.
+# A JSON string (the text is known to parse, so every quote inside one is escaped).
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_A_BRACKET = bytes(byte for byte in range(256) if byte not in b"[]{}")
+# Braces become brackets: in text that parses they pair up the same way, so the depth is kept
+# and one replace per pass removes one level of both kinds.
+_BRACES_AS_BRACKETS = bytes.maketrans(b"{}", b"[]")
 
-    Walks with its own stack, never by recursion, so that the check itself cannot hit
-    Python's recursion limit.
+
+def nesting_exceeds(body: bytes, limit: int) -> bool:
+    """Whether the JSON text ``body`` (which parses) nests arrays and objects over ``limit`` deep.
+
+    Reads the text, not the parsed value, so the cost stays a few passes of C code over the
+    bytes: strings are dropped (brackets inside them do not nest), every other byte that is
+    not a bracket or brace is dropped, then each pass removes the empty pairs, one level at a
+    time.
+    What is left after ``limit`` passes is deeper than ``limit``. Nothing here recurses.
     """
-    stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
-    while stack:
-        item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return False
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    brackets = _JSON_STRING.sub(b"", body).translate(_BRACES_AS_BRACKETS, _NOT_A_BRACKET)
+    for _ in range(limit):
+        brackets = brackets.replace(b"[]", b"")
+        if not brackets:
+            return False
+    return True
 
 
 class StrictJSONParser(BaseParser):
@@ -50,11 +62,12 @@ class StrictJSONParser(BaseParser):
         media_type: str | None = None,
         parser_context: Mapping[str, Any] | None = None,
     ) -> Any:
+        body = stream.read()
         try:
-            data = orjson.loads(stream.read())
+            data = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise ParseError(str(exc)) from None
-        if nesting_exceeds(data, MAX_JSON_DEPTH):
+        if nesting_exceeds(body, MAX_JSON_DEPTH):
             raise APIError(
                 f"request body is nested more than {MAX_JSON_DEPTH} levels deep: "
                 "send a JSON object of plain values",

@@ -47,6 +47,7 @@ json_scalars = st.one_of(
     st.integers(min_value=-(2**63), max_value=2**64 - 1),  # what orjson writes
     st.floats(allow_nan=False),
     st.text(max_size=8),
+    st.text(alphabet='[]{}"\\,:', max_size=8),  # brackets inside strings do not nest
 )
 json_values = st.recursive(
     json_scalars,
@@ -66,22 +67,18 @@ def depth_of(value: Any) -> int:
     return 0
 
 
-def nested(depth: int, leaf: Any = None) -> Any:
-    value = leaf
-    for level in range(depth):
-        value = [value] if level % 2 else {"k": value}
-    return value
-
-
 @PROPERTY
 @given(json_values, st.integers(min_value=1, max_value=8))
 def test_the_depth_check_agrees_with_counting_levels(value: Any, limit: int) -> None:
-    assert nesting_exceeds(value, limit) == (depth_of(value) > limit)
+    for text in (orjson.dumps(value), orjson.dumps(value, option=orjson.OPT_INDENT_2)):
+        assert nesting_exceeds(text, limit) == (depth_of(value) > limit)
 
 
 @pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 1_000, 100_000])
 def test_the_depth_check_never_recurses_whatever_the_depth(depth: int) -> None:
-    assert nesting_exceeds(nested(depth), MAX_JSON_DEPTH)
+    body = b'{"k": [' * depth + b"1" + b"]}" * depth
+    assert nesting_exceeds(body, MAX_JSON_DEPTH)
+    assert not nesting_exceeds(b'{"k": [' * 16 + b"1" + b"]}" * 16, MAX_JSON_DEPTH)
 
 
 def parse(body: bytes) -> Any:
