@@ -109,6 +109,7 @@ class TokenCreateForm(forms.Form):
         max_length=100,
         label="Description",
         help_text="What the token is for, e.g. “laptop” or “CI pipeline”.",
+        validators=[validate_single_line],
     )
     scope = forms.ChoiceField(
         choices=TokenScope.choices,
