@@ -1,8 +1,10 @@
 """Checks that must pass before a server process answers anything.
 
-Apps register Django system checks under ``STARTUP``; the WSGI entry point runs them once the
-apps are loaded and refuses to start on an error, so a misconfiguration that would loosen the
-policy (a typo in an organization's name, say) stops the server instead of serving.
+Apps register checks (Django's system check functions) with ``startup_checks``; the WSGI entry
+point runs them once the apps are loaded and refuses to start on an error, so a
+misconfiguration that would lose or loosen something (a typo in an organization's name, a
+Redis that forgets) stops the server instead of serving. They are kept out of Django's own
+registry: ``migrate``, ``collectstatic`` and ``check`` do not run them.
 """
 
 from __future__ import annotations
@@ -13,18 +15,19 @@ from typing import Any
 
 from django.conf import settings
 from django.core import checks
+from django.core.checks.registry import CheckRegistry
 from django.core.exceptions import ImproperlyConfigured
 
 logger = logging.getLogger(__name__)
 
-STARTUP = "imageaccess.startup"
+startup_checks = CheckRegistry()
 
 
 def run_startup_checks() -> None:
-    """Run every ``STARTUP`` check against the default database; raise on any error."""
+    """Run every start-up check against the default database; raise on any error."""
     errors = [
         message
-        for message in checks.run_checks(tags=[STARTUP], databases=["default"])
+        for message in startup_checks.run_checks(databases=["default"])
         if message.is_serious()
     ]
     if errors:
@@ -33,7 +36,7 @@ def run_startup_checks() -> None:
         )
 
 
-@checks.register(STARTUP)
+@startup_checks.register()
 def redis_keeps_answered_decisions(
     app_configs: Any = None, databases: Sequence[str] | None = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:

@@ -11,7 +11,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import APIException
 from rest_framework.permissions import IsAuthenticated
@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from imageaccess.api import APIError, request_user
+from imageaccess.client_address import client_address
 from imageaccess.parsers import StrictJSONParser
 from orgs.authentication import PersonalAccessTokenAuthentication
 from orgs.models import PersonalAccessToken
@@ -46,12 +47,10 @@ from policies.services import (
     remove_exception,
     update_policy,
 )
+from policies.snapshots import SnapshotsUnavailable, wait_for_policy_version
 
 RETRY_AFTER_SECONDS = "2"
-
-
-def client_address(request: Request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
+VERSION_WAIT_SECONDS = 5.0
 
 
 def _token(request: Request) -> PersonalAccessToken | None:
@@ -235,7 +234,7 @@ def _decide(
             user_id=user.pk,
             username=user.get_username(),
             token_id=token.pk if isinstance(token, PersonalAccessToken) else None,
-            client_address=request.META.get("REMOTE_ADDR") or None,
+            client_address=client_address(request),
             user_agent=request.META.get("HTTP_USER_AGENT", ""),
         ),
     )
@@ -245,9 +244,48 @@ def _decide(
 class ImageAccessPolicyView(OrgAPIView):
     """``GET/PATCH /api/v1/orgs/<slug>/image-access``: read (members) or change (owners)."""
 
-    @extend_schema(responses=ImageAccessPolicySerializer, summary="Read image access settings")
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "version",
+                int,
+                required=False,
+                description=(
+                    "Wait (up to 5 s) until this server decides with this policy version or a "
+                    "newer one; 503 with Retry-After if it does not in time."
+                ),
+            )
+        ],
+        responses={200: ImageAccessPolicySerializer, 503: OpenApiResponse(description="Not yet")},
+        summary="Read image access settings",
+    )
     def get(self, request: Request, slug: str) -> Response:
+        wanted = request.query_params.get("version")
+        if wanted is not None:
+            self._wait_for(wanted)
         return Response(ImageAccessPolicySerializer(get_policy(self.org)).data)
+
+    def _wait_for(self, wanted: str) -> None:
+        """Return once ``wanted`` (a policy version) is in effect here; else raise 400 or 503."""
+        if not wanted.isascii() or not wanted.isdigit() or len(wanted) > 18:
+            raise APIError("version must be a whole number", code="invalid_request")
+        try:
+            in_effect = wait_for_policy_version(
+                self.org.slug, int(wanted), timeout=VERSION_WAIT_SECONDS
+            )
+        except SnapshotsUnavailable:
+            raise APIError(
+                "the policy cannot be read right now: retry shortly",
+                code="policy_unavailable",
+                status_code=503,
+            ) from None
+        if in_effect < int(wanted):
+            raise APIError(
+                f"policy version {wanted} is not in effect on this server yet "
+                f"(version {in_effect} is): retry shortly",
+                code="version_not_in_effect",
+                status_code=503,
+            )
 
     @extend_schema(
         request=ImageAccessPolicySerializer,

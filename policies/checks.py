@@ -1,4 +1,4 @@
-"""System checks of the policy configuration, run at server start-up (``imageaccess.startup``)."""
+"""Checks of the policy configuration, run at server start-up (``imageaccess.startup``)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from django.conf import settings
 from django.core import checks
 from django.db import DatabaseError
 
-from imageaccess.startup import STARTUP
+from imageaccess.startup import startup_checks
 from orgs.models import Organization
 from policies.decisions import named_org_slugs
 
 
-@checks.register(STARTUP)
+@startup_checks.register()
 def registry_orgs_exist(
     app_configs: Any = None, databases: Sequence[str] | None = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
@@ -22,11 +22,11 @@ def registry_orgs_exist(
 
     A name that matches no organization would make the token service decide as if no
     organization were named; the server refuses to start instead. When the database cannot
-    be read (or has no tables yet, as during a first ``migrate``) nothing can be verified:
-    the token service then refuses the unknown name on each request.
+    be read (or has no tables yet) nothing can be verified: the token service then refuses
+    the unknown name on each request.
     """
     slugs = named_org_slugs(settings.REGISTRY_ORGS)
-    if not slugs or not databases:
+    if not slugs:
         return []
     try:
         found = set(Organization.objects.filter(slug__in=slugs).values_list("slug", flat=True))

@@ -78,7 +78,9 @@ def event_rows(
                 "reason": decision.reason[:255],
                 "enforcer": context.enforcer,
                 "client_address": context.client_address,
-                "user_agent": context.user_agent[:255],
+                # PostgreSQL text holds no NUL; a front server that passes one must not
+                # make the whole batch fail to store.
+                "user_agent": context.user_agent[:255].replace("\x00", ""),
                 "created_at": now.isoformat(),
             }
         )

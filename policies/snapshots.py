@@ -12,11 +12,13 @@ make decisions fail closed.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
+import redis
 from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.db.models import F, Q
@@ -40,6 +42,7 @@ from policies.models import (
 
 logger = logging.getLogger(__name__)
 VERSION_KEY = "imageaccess:snapshot-version"
+VERSION_CHANNEL = "imageaccess:snapshot-version-changed"
 
 
 class SnapshotsUnavailable(Exception):
@@ -69,11 +72,70 @@ def publish_snapshot_version() -> None:
     if client is None:
         return
     try:
-        client.set(VERSION_KEY, database_version())
+        version = database_version()
+        pipe = client.pipeline(transaction=False)
+        pipe.set(VERSION_KEY, version)
+        pipe.publish(VERSION_CHANNEL, version)
+        pipe.execute()
     except REDIS_ERRORS as exc:
         breaker.trip(exc)
     except DatabaseError:
         logger.warning("could not read the snapshot version to publish it")
+
+
+class VersionListener:
+    """Hears published versions at once, so a change reaches this process in milliseconds.
+
+    One thread per process subscribes to ``VERSION_CHANNEL``; a message makes the store read
+    the version on its next decision instead of waiting out ``SNAPSHOT_REFRESH_SECONDS``,
+    which stays the bound when Redis cannot deliver (a lost connection, Redis down: the
+    thread reconnects every second). Started by the store's first use; a forked child starts
+    its own.
+    """
+
+    retry_seconds = 1.0
+
+    def __init__(self) -> None:
+        self._started_pid = 0
+        self._lock = threading.Lock()
+
+    def ensure_started(self) -> None:
+        if self._started_pid == os.getpid() or not settings.REDIS_URL:
+            return
+        with self._lock:
+            if self._started_pid == os.getpid():
+                return
+            self._started_pid = os.getpid()
+            threading.Thread(
+                target=self._listen,
+                args=(settings.REDIS_URL,),
+                name="snapshot-versions",
+                daemon=True,
+            ).start()
+
+    def _listen(self, url: str) -> None:
+        first = True
+        while True:
+            try:
+                client = redis.Redis.from_url(
+                    url, socket_connect_timeout=1, socket_timeout=5, health_check_interval=2
+                )
+                with client.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    pubsub.subscribe(VERSION_CHANNEL)
+                    if not first:  # a message may have been missed while not subscribed
+                        store.expire()
+                    first = False
+                    while True:
+                        if pubsub.get_message(timeout=1.0) is not None:
+                            store.expire()
+            except REDIS_ERRORS:
+                time.sleep(self.retry_seconds)
+            except Exception:  # the thread must outlive anything; the interval still holds
+                logger.exception("snapshot version listener failed; restarting it")
+                time.sleep(self.retry_seconds)
+
+
+version_listener = VersionListener()
 
 
 def current_version() -> int:
@@ -168,15 +230,26 @@ class SnapshotStore:
     def clear(self) -> None:
         """Forget everything (tests; and whenever the version moves)."""
         self._version: int | None = None
+        self._expired = False  # a published change: read the version before the next decision
         self._checked_at = 0.0  # monotonic time of the last successful version read
         self._catalog: CatalogSnapshot | None = None
         self._orgs_by_slug: dict[str, OrgSnapshot | None] = {}
         self._user_orgs: dict[int, tuple[OrgSnapshot, ...]] = {}
 
+    def expire(self) -> None:
+        """Read the version on the next decision (a change was published)."""
+        self._expired = True
+
     def _refresh(self) -> None:
+        version_listener.ensure_started()
         now = time.monotonic()
-        if self._version is not None and now - self._checked_at < settings.SNAPSHOT_REFRESH_SECONDS:
+        if (
+            self._version is not None
+            and not self._expired
+            and now - self._checked_at < settings.SNAPSHOT_REFRESH_SECONDS
+        ):
             return
+        self._expired = False
         try:
             version = current_version()
         except DatabaseError as exc:
@@ -236,3 +309,19 @@ def _guard(load: Callable[[], _T]) -> _T:
 
 
 store = SnapshotStore()
+
+
+def wait_for_policy_version(slug: str, version: int, *, timeout: float) -> int:
+    """Wait until this process decides with ``slug``'s policy version ``version`` or newer.
+
+    Returns the version in effect when it got there or when ``timeout`` seconds passed.
+    Raises ``SnapshotsUnavailable`` when the policy cannot be read.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        orgs = store.named_orgs([slug])
+        in_effect = orgs[0].policy.version if orgs else 0
+        if in_effect >= version or time.monotonic() >= deadline:
+            return in_effect
+        time.sleep(0.05)
+        store.expire()

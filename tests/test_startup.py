@@ -15,6 +15,11 @@ from imageaccess.startup import run_startup_checks
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def _volatile_redis_accepted(settings) -> None:
+    settings.ALLOW_VOLATILE_REDIS = True  # the machine's Redis keeps nothing on disk
+
+
 def test_registry_orgs_naming_an_unknown_organization_stops_start_up(
     settings, cast: object
 ) -> None:

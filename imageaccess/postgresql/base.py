@@ -39,16 +39,19 @@ class DatabaseUnavailable(psycopg.OperationalError):
 
 
 class _Settings:
-    """Process-wide bounds; ``None`` means unbounded (management commands, migrations)."""
+    """Process-wide bounds; unbounded and without a breaker until ``configure`` is called
+    (management commands, migrations and tests wait as Django does)."""
 
     timeout: float | None = None
     breaker_seconds: float = 5.0
+    breaker_enabled = False
 
 
 def configure(*, timeout: float | None, breaker_seconds: float) -> None:
     """Bound every wait on the server in this process (servers and workers call this once)."""
     _Settings.timeout = timeout
     _Settings.breaker_seconds = breaker_seconds
+    _Settings.breaker_enabled = True
 
 
 def current_timeout() -> float | None:
@@ -93,6 +96,8 @@ class Breaker:
             self._open_until = now + _Settings.breaker_seconds
 
     def failed(self, exc: BaseException) -> None:
+        if not _Settings.breaker_enabled:
+            return
         with self._lock:
             if not self._failing:
                 logger.warning(

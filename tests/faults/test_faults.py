@@ -169,10 +169,14 @@ def test_postgres_down_fails_closed_within_a_second_and_recovers(stack: Stack) -
 
 def _wait_ready(stack: Stack) -> None:
     """Each worker probes the database again once its breaker interval has passed."""
+
+    def every_worker_ready() -> bool:
+        return all(stack.app.request("GET", "/readyz").status == 200 for _ in range(6))
+
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and stack.app.request("GET", "/readyz").status != 200:
+    while time.monotonic() < deadline and not every_worker_ready():
         time.sleep(0.5)
-    assert stack.app.request("GET", "/readyz").status == 200
+    assert every_worker_ready()
 
 
 def _timed(call: Any) -> tuple[Response, float]:
@@ -207,6 +211,7 @@ def _session_cookie(stack: Stack, username: str) -> dict[str, str]:
 
 def test_postgres_frozen_answers_within_two_seconds_never_silence(stack: Stack) -> None:
     """SIGSTOP of the whole cluster: the server answers, from snapshots or with a 503."""
+    _wait_ready(stack)
     assert stack.decide("nginx").status == 200
     signed_in = _session_cookie(stack, "olivia")
     with stack.app.another_server(workers=1, IMAGEACCESS_MAX_STALENESS_SECONDS="0") as strict:
@@ -259,3 +264,30 @@ def test_postgres_frozen_answers_within_two_seconds_never_silence(stack: Stack) 
     assert _all_answer(stack)
     _wait_ready(stack)
     assert stack.app.request("GET", "/orgs/acme/", headers=signed_in).status == 200
+
+
+def test_a_policy_change_reaches_every_worker_by_publish_subscribe(stack: Stack) -> None:
+    """With the polling interval at a minute, only the published change can arrive so soon."""
+    stack.app.patch_policy(enabled=True, allow_community=False)
+    with stack.app.another_server(workers=2, IMAGEACCESS_SNAPSHOT_REFRESH_MS="60000") as node:
+
+        def allowed_everywhere() -> bool:
+            answers = [stack.decide("someuser/custom-image", server=node) for _ in range(6)]
+            return all(a.json()["decisions"][0]["allowed"] for a in answers)
+
+        for _ in range(6):  # every worker warm, deciding with the current version
+            assert not stack.decide("someuser/custom-image", server=node).json()["decisions"][0][
+                "allowed"
+            ]
+        written = time.monotonic()
+        patched = stack.app.request(
+            "PATCH",
+            "/api/v1/orgs/acme/image-access",
+            token=stack.app.token("olivia"),
+            body={"allow_community": True},
+        )
+        assert patched.status == 200
+        while not allowed_everywhere():
+            assert time.monotonic() - written < 1.0, "the change did not arrive within a second"
+            time.sleep(0.02)
+    stack.app.patch_policy(allow_community=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+import threading
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
@@ -36,10 +37,11 @@ pytestmark = [
 
 
 class RedisCounter:
-    """Counts the commands sent to Redis on any connection (a pipeline counts once).
+    """Counts the commands the request's thread sends on any connection (a pipeline once).
 
     The event XADD's reply is not awaited (``policies.events.DeferredStream``); every other
-    command is a full round trip.
+    command is a full round trip. Background threads (the snapshot version listener's
+    subscription and health checks) serve no request and are not counted.
     """
 
     def __init__(self) -> None:
@@ -49,7 +51,11 @@ class RedisCounter:
         self._original = Connection.send_packed_command
         counter = self
 
+        thread = threading.get_ident()
+
         def counted(connection: Connection, command: Any, *args: Any, **kwargs: Any) -> Any:
+            if threading.get_ident() != thread:
+                return counter._original(connection, command, *args, **kwargs)
             chunks = [command] if isinstance(command, (bytes, str)) else command
             packed = b"".join(c.encode() if isinstance(c, str) else bytes(c) for c in chunks)
             counter.commands.append(packed.split(b"\r\n")[2].decode())
