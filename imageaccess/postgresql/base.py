@@ -54,6 +54,13 @@ def configure(*, timeout: float | None, breaker_seconds: float) -> None:
     _Settings.breaker_enabled = True
 
 
+def unconfigure() -> None:
+    """Wait without bounds and without a breaker again (tests that loaded a server module)."""
+    _Settings.timeout = None
+    _Settings.breaker_enabled = False
+    breaker.reset()
+
+
 def current_timeout() -> float | None:
     override = getattr(_bounds, "timeout", None)
     return override if override is not None else _Settings.timeout
