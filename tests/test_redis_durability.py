@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
@@ -27,11 +25,10 @@ def use_redis(settings):
 
 
 @pytest.fixture
-def production(settings) -> Iterator[None]:
+def production(settings) -> None:
     settings.DEBUG = False
     settings.ALLOW_VOLATILE_REDIS = False
     settings.REGISTRY_ORGS = []
-    return
 
 
 def test_a_redis_without_aof_stops_production_start_up_with_the_fix(

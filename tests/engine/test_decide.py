@@ -371,7 +371,7 @@ def test_every_spelling_of_docker_hub_is_governed_as_docker_hub(image: str) -> N
 def test_single_component_paths_under_any_hub_spelling_are_official(image: str) -> None:
     decision = run(image, MIKE, [ACME])
     assert decision.category is Category.OFFICIAL
-    assert decision.classification.hub_repository.startswith("library/")
+    assert (decision.classification.hub_repository or "").startswith("library/")
 
 
 @pytest.mark.parametrize(
