@@ -63,7 +63,7 @@ beat: install
 bench: install-test
 	$(BIN)/python bench/run.py
 
-## 60 s at 80% of capacity with 1% malformed requests: errors, memory, events (issue 9).
+## 60 s at 80% of capacity with 1% malformed requests: errors, memory, events.
 soak: install-test
 	$(BIN)/python bench/soak.py
 

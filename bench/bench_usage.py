@@ -1,4 +1,4 @@
-"""Time the Usage page with 100,000 decision events (issue 7: under a second).
+"""Time the Usage page with 100,000 decision events (budget: under a second).
 
 Throwaway PostgreSQL database with production settings and the demo data; inserts 100,000
 events for acme spread over the last 90 days (several users, both enforcers, every image

@@ -1,4 +1,4 @@
-"""Soak: 60 seconds at 80% of measured capacity with 1% invalid requests (issue 9).
+"""Soak: 60 seconds at 80% of measured capacity with 1% invalid requests.
 
 Starts ``make serve``'s server against a fresh PostgreSQL database and Redis with the demo
 data and acme's policy on, measures the one-image decision's capacity with an unpaced wrk run,

@@ -1,8 +1,8 @@
-"""Experiment: the decision path as before issue 8's lean path (full middleware on every path,
+"""Experiment: the decision path without the lean handler (full middleware on every path,
 DRF's dispatch and serializer for decisions, redis-py's pure-Python reply parser).
 
 ``PYTHONPATH=bench/experiments .venv/bin/python bench/run.py --server granian
---app before_issue8:application --soak 0 --no-drain --no-chart``.
+--app full_stack:application --soak 0 --no-drain --no-chart``.
 """
 
 from redis.connection import _RESP2Parser
