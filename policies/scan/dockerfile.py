@@ -25,6 +25,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from policies.engine.reference import InvalidReference, parse_docker_ref
+
 __all__ = [
     "ImageKind",
     "ImageUse",
@@ -78,22 +80,8 @@ class ScanResult:
         return not self.errors
 
 
-# --------------------------------------------------------------------------------------
-# Reference validation (the reference parser is written by another module; import lazily
-# so the scanner still works, minus validation, while that module does not exist yet).
-# --------------------------------------------------------------------------------------
-
-
 def validate_reference(image: str) -> str | None:
-    """Return the reference parser's error message for ``image``, or ``None`` if it is valid.
-
-    When ``policies.engine.reference`` is not importable no validation is possible and the
-    image is accepted as written.
-    """
-    try:
-        from policies.engine.reference import InvalidReference, parse_docker_ref
-    except ImportError:
-        return None
+    """Return the reference parser's error message for ``image``, or ``None`` if it is valid."""
     try:
         parse_docker_ref(image)
     except InvalidReference as exc:
