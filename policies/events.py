@@ -349,16 +349,100 @@ deferred_stream = DeferredStream()
 atexit.register(deferred_stream.flush_all)
 
 
+class OutageBatch:
+    """Events of requests answered while Redis is down, stored in one insert per batch.
+
+    Written one request at a time, an outage costs a commit per request, a tenfold drop in
+    what a node answers. Requests add their rows here; a request that finds the batch older
+    than ``max_age`` or larger than ``max_rows`` stores it all, and a background pass stores
+    what waits when requests stop coming. A worker killed outright loses at most ``max_age``
+    of events (the exit handlers store the rest).
+    """
+
+    max_age = 0.05  # seconds
+    max_rows = 500
+    background_seconds = 0.05  # the background pass (0: none; tests store with ``flush``)
+
+    def __init__(self) -> None:
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._rows: Rows = []
+        self._since = 0.0
+        self._thread_pid = 0
+
+    def add(self, rows: Rows) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if not self._rows:
+                self._since = now
+            self._rows.extend(rows)
+            due = len(self._rows) >= self.max_rows or now - self._since >= self.max_age
+            taken = self._take() if due else []
+        self._ensure_background()
+        DeferredStream._store_quietly(taken)
+
+    def flush(self) -> None:
+        """Store whatever waits."""
+        with self._lock:
+            taken = self._take()
+        DeferredStream._store_quietly(taken)
+
+    def clear(self) -> None:
+        """Forget whatever waits (tests, between one test and the next)."""
+        with self._lock:
+            self._take()
+
+    def _take(self) -> Rows:
+        rows, self._rows = self._rows, []
+        return rows
+
+    def _ensure_background(self) -> None:
+        if not self.background_seconds or self._thread_pid == os.getpid():
+            return
+        with self._lock:
+            if self._thread_pid == os.getpid():
+                return
+            self._thread_pid = os.getpid()
+        threading.Thread(target=self._background, name="event-outage-batch", daemon=True).start()
+        # As for the stream's channels: granian's workers skip atexit, not finalizers.
+        multiprocessing.util.Finalize(None, self.flush, exitpriority=10)
+
+    def _background(self) -> None:
+        while True:
+            time.sleep(self.background_seconds)
+            try:
+                with self._lock:
+                    due = bool(self._rows) and time.monotonic() - self._since >= self.max_age
+                    taken = self._take() if due else []
+                DeferredStream._store_quietly(taken)
+            finally:
+                # A thread that is not a request's closes its connection after each pass.
+                connections.close_all()
+
+
+outage_batch = OutageBatch()
+atexit.register(outage_batch.flush)
+
+
 def record_decisions(outcomes: Sequence[ImageOutcome], context: RequestContext) -> None:
-    """Record the decisions of one request: one XADD, or a database insert without Redis."""
+    """Record the decisions of one request: one XADD; without Redis, the database.
+
+    With no Redis configured (development) the rows are stored at once; with Redis
+    configured but down they join the outage batch.
+    """
     rows = event_rows(outcomes, context, timezone.now())
     if not rows:
         return
     client = get_redis()
-    if client is None:
-        store_rows(rows)
-    else:
+    if client is not None:
         deferred_stream.append(client, settings.EVENT_STREAM, rows)
+    elif settings.REDIS_URL:
+        outage_batch.add(rows)
+    else:
+        store_rows(rows)
 
 
 def _model(row: dict[str, Any]) -> DecisionEvent:
@@ -526,6 +610,7 @@ def drain_stream(*, max_batches: int = 100, consumer: str | None = None) -> int:
     ``IMAGEACCESS_EVENT_CLAIM_IDLE_SECONDS`` (a crashed worker), then reads new ones.
     """
     deferred_stream.flush()  # this thread's own appends are in the stream before it is read
+    outage_batch.flush()
     client = get_redis()
     if client is None:
         return 0

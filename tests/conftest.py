@@ -43,10 +43,11 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(autouse=True)
 def _private_event_stream(settings: Any) -> Iterator[None]:
     """Each test appends decision events to its own Redis stream (when Redis is configured)."""
-    from policies.events import deferred_stream
+    from policies.events import deferred_stream, outage_batch
 
     settings.EVENT_STREAM = f"test:decision-events:{uuid.uuid4().hex}"
     yield
+    outage_batch.clear()  # a test that wanted them stored has flushed them
     from imageaccess.redis_client import REDIS_ERRORS, get_redis
 
     client = get_redis()
@@ -64,9 +65,10 @@ def _events_settle_in_the_test_thread() -> None:
     """No background reader in the test process: a test settles its events (``flush``, the
     drain) and no other thread writes to the database behind its transaction. Tests that
     exercise the reader turn it on themselves; servers started by tests run it as deployed."""
-    from policies.events import deferred_stream
+    from policies.events import deferred_stream, outage_batch
 
     deferred_stream.confirm_seconds = 0
+    outage_batch.background_seconds = 0
 
 
 def stored_events() -> Any:

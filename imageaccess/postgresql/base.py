@@ -86,7 +86,13 @@ class Breaker:
         self._failing = False
 
     @property
+    def failing(self) -> bool:
+        """The server failed and no probe has succeeded since."""
+        return self._failing
+
+    @property
     def is_open(self) -> bool:
+        """Callers fail fast now (a probe goes through once the interval has passed)."""
         return self._failing and time.monotonic() < self._open_until
 
     def before_call(self) -> None:
@@ -201,7 +207,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return connection
 
     def ensure_connection(self) -> None:
-        if self.connection is not None and breaker.is_open:
-            # Another caller saw the server fail: do not queue behind it on this session.
-            breaker.before_call()
+        if breaker.failing and self.connection is not None:
+            # A session from before the failure: give it up, so that this caller either
+            # fails fast or probes with a new connection (whose success closes the breaker).
+            self.close()
         super().ensure_connection()

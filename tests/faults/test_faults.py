@@ -170,13 +170,17 @@ def test_postgres_down_fails_closed_within_a_second_and_recovers(stack: Stack) -
 def _wait_ready(stack: Stack) -> None:
     """Each worker probes the database again once its breaker interval has passed."""
 
+    not_ready: list[bytes] = []
+
     def every_worker_ready() -> bool:
-        return all(stack.app.request("GET", "/readyz").status == 200 for _ in range(6))
+        answers = [stack.app.request("GET", "/readyz") for _ in range(6)]
+        not_ready[:] = [a.body for a in answers if a.status != 200]
+        return not not_ready
 
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and not every_worker_ready():
         time.sleep(0.5)
-    assert every_worker_ready()
+    assert every_worker_ready(), not_ready
 
 
 def _timed(call: Any) -> tuple[Response, float]:

@@ -17,11 +17,13 @@ from django.db import connection
 from django.utils import timezone
 
 from imageaccess import redis_client
+from policies import events
 from policies.decisions import decide_images
 from policies.events import (
     RequestContext,
     deferred_stream,
     drain_stream,
+    outage_batch,
     record_decisions,
 )
 from policies.models import DailyUsage, DecisionEvent, RollupState
@@ -271,7 +273,8 @@ def test_a_server_that_refuses_writes_is_an_outage(
         decide_and_record(cast, ["nginx"])
         deferred_stream.flush()
         assert redis_client.get_redis() is None  # the breaker is open: Redis is skipped
-        decide_and_record(cast, ["bitnami/redis"])  # straight to the database
+        decide_and_record(cast, ["bitnami/redis"])  # to the database, in the outage batch
+        outage_batch.flush()
         assert sorted(DecisionEvent.objects.values_list("image", flat=True)) == [
             "bitnami/redis",
             "nginx",
@@ -309,9 +312,42 @@ def test_when_redis_is_down_events_fall_back_to_the_database(cast: Cast, setting
     use_redis(settings, "redis://127.0.0.1:1/0")  # nothing listens on port 1
     decide_and_record(cast, ["nginx"])
     decide_and_record(cast, ["bitnami/redis"])  # breaker open: no second connection attempt
+    outage_batch.flush()
     assert DecisionEvent.objects.count() == 2
     redis_client._client.cache_clear()
     redis_client.breaker.reset()
+
+
+def test_during_a_redis_outage_events_are_stored_in_batches_not_per_request(
+    cast: Cast, settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_redis(settings, "redis://127.0.0.1:1/0")
+    redis_client.breaker.trip(ConnectionError("down"))
+    monkeypatch.setattr(outage_batch, "max_age", 60.0)
+    monkeypatch.setattr(outage_batch, "max_rows", 30)
+    inserts: list[int] = []
+    store = events.store_rows
+
+    def counted(rows: Any) -> int:
+        inserts.append(len(rows))
+        return store(rows)
+
+    monkeypatch.setattr(events, "store_rows", counted)
+    try:
+        for _ in range(14):  # 28 events: under the batch size, inside its age
+            decide_and_record(cast, ["nginx", "someuser/x"])
+        assert inserts == []
+        assert DecisionEvent.objects.count() == 0
+        decide_and_record(cast, ["nginx", "someuser/x"])  # 30: the batch is full
+        assert inserts == [30]
+        assert DecisionEvent.objects.count() == 30
+        monkeypatch.setattr(outage_batch, "max_age", 0.0)
+        decide_and_record(cast, ["nginx"])  # past its age: stored by the request that finds it
+        assert inserts == [30, 1]
+        assert DecisionEvent.objects.count() == 31
+    finally:
+        redis_client._client.cache_clear()
+        redis_client.breaker.reset()
 
 
 def make_event(
