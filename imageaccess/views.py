@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 
 from django.core.cache import cache
 from django.db import DatabaseError, connection
@@ -10,6 +11,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.views.defaults import server_error as django_server_error
 
+from imageaccess.postgresql.base import breaker as database_breaker
 from imageaccess.redis_client import REDIS_ERRORS, durability, get_redis
 
 # Paths answered in JSON (machines), as the rest of their answers are.
@@ -26,7 +28,10 @@ def readyz(request: HttpRequest) -> JsonResponse:
     """Readiness: 200 only when the database and the cache answer; else 503 naming which."""
     failures: dict[str, str] = {}
     try:
-        with connection.cursor() as cursor:
+        # Once the breaker is open, readiness asks the database itself rather than the
+        # breaker (one bounded attempt), and a success closes the breaker.
+        probe = database_breaker.probing() if database_breaker.is_open else nullcontext()
+        with probe, connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except Exception as exc:
         failures["database"] = type(exc).__name__

@@ -95,9 +95,18 @@ class Breaker:
         """Callers fail fast now (a probe goes through once the interval has passed)."""
         return self._failing and time.monotonic() < self._open_until
 
+    @contextlib.contextmanager
+    def probing(self) -> Iterator[None]:
+        """Let this thread ask the server whatever the breaker says (readiness probes)."""
+        _bounds.probing = True
+        try:
+            yield
+        finally:
+            _bounds.probing = False
+
     def before_call(self) -> None:
         """Raise ``DatabaseUnavailable`` unless this caller may use the server now."""
-        if not self._failing:
+        if not self._failing or getattr(_bounds, "probing", False):
             return
         with self._lock:
             now = time.monotonic()
@@ -205,6 +214,12 @@ class DatabaseWrapper(base.DatabaseWrapper):
             raise
         breaker.succeeded()
         return connection
+
+    def close_if_health_check_failed(self) -> None:
+        if breaker.failing and self.connection is not None:
+            self.close()  # no health check on a session from before the failure: see below
+            return
+        super().close_if_health_check_failed()
 
     def ensure_connection(self) -> None:
         if breaker.failing and self.connection is not None:
