@@ -26,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from stack import POSTGRES, ROOT, demo_stack, run_as_child
+from stack import ROOT, run_bench
 
 BUDGET_MS = 1000.0
 PERIODS = (7, 30, 90)
@@ -156,9 +156,7 @@ def main() -> int:
     if args.child:
         child(args)
         return 0
-    redis_url = f"redis://127.0.0.1:6379/{args.redis_db}"
-    with demo_stack(POSTGRES, redis_url, "imageaccess-usage-") as stack:
-        return run_as_child(__file__, stack.env)
+    return run_bench(__file__, args.redis_db, "imageaccess-usage-")
 
 
 if __name__ == "__main__":

@@ -464,3 +464,10 @@ def run_as_child(script: str, env: Mapping[str, str]) -> int:
     """Run ``script --child`` with this process's arguments, in ``env``; its exit status."""
     command = [PYTHON, script, "--child", *sys.argv[1:]]
     return subprocess.run(command, cwd=ROOT, env=dict(env), timeout=900, check=False).returncode
+
+
+def run_bench(script: str, redis_db: int, prefix: str) -> int:
+    """A bench's parent side: a fresh demo stack, then ``script --child`` inside it."""
+    redis_url = f"redis://127.0.0.1:6379/{redis_db}"
+    with demo_stack(POSTGRES, redis_url, prefix) as stack:
+        return run_as_child(script, stack.env)

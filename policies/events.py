@@ -165,7 +165,7 @@ class DeferredStream:
                 channel.last_sent = time.monotonic()
                 channel.pending.append((channel.last_sent, rows))
             unsent = channel.take_unsent()
-        self._store_quietly(unsent)
+        _store_quietly(unsent)
         if failure is not None:
             if not isinstance(failure, REDIS_ERRORS):
                 raise failure
@@ -208,7 +208,7 @@ class DeferredStream:
             except REDIS_ERRORS as exc:
                 self._lost(channel, exc)
             unsent = channel.take_unsent()
-        self._store_quietly(unsent)
+        _store_quietly(unsent)
 
     def _channel(self, client: redis.Redis) -> _Channel:
         channel = self._own_channel()
@@ -294,7 +294,7 @@ class DeferredStream:
             retire = not channel.pending and not channel.thread.is_alive()
         finally:
             channel.lock.release()
-        self._store_quietly(unsent)
+        _store_quietly(unsent)
         if retire:
             self._drop(channel)
 
@@ -331,18 +331,20 @@ class DeferredStream:
         while channel.pending:
             channel.unsent.extend(channel.pending.popleft()[1])
 
-    @staticmethod
-    def _store_quietly(rows: Rows) -> None:
-        # Rows of earlier requests: their responses are long gone, so a failure is logged here
-        # rather than failing the request at hand.
-        if not rows:
-            return
-        try:
-            store_rows(rows)
-        except DjangoDatabaseError:
-            logger.exception(
-                "lost %s decision events: neither Redis nor the database took them", len(rows)
-            )
+
+def _store_quietly(rows: Rows) -> None:
+    """Store rows of requests already answered: a failure is logged, never raised.
+
+    Their responses are long gone, so it must not fail the request at hand.
+    """
+    if not rows:
+        return
+    try:
+        store_rows(rows)
+    except DjangoDatabaseError:
+        logger.exception(
+            "lost %s decision events: neither Redis nor the database took them", len(rows)
+        )
 
 
 deferred_stream = DeferredStream()
@@ -382,13 +384,13 @@ class OutageBatch:
             due = len(self._rows) >= self.max_rows or now - self._since >= self.max_age
             taken = self._take() if due else []
         self._ensure_background()
-        DeferredStream._store_quietly(taken)
+        _store_quietly(taken)
 
     def flush(self) -> None:
         """Store whatever waits."""
         with self._lock:
             taken = self._take()
-        DeferredStream._store_quietly(taken)
+        _store_quietly(taken)
 
     def clear(self) -> None:
         """Forget whatever waits (tests, between one test and the next)."""
@@ -417,7 +419,7 @@ class OutageBatch:
                 with self._lock:
                     due = bool(self._rows) and time.monotonic() - self._since >= self.max_age
                     taken = self._take() if due else []
-                DeferredStream._store_quietly(taken)
+                _store_quietly(taken)
             finally:
                 # A thread that is not a request's closes its connection after each pass.
                 connections.close_all()
