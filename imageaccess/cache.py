@@ -2,79 +2,81 @@
 
 The cache holds nothing that cannot be recomputed (rate-limit counters, allauth's bookkeeping),
 so while Redis is down reads miss and writes are dropped: pages and decisions keep working.
-The failure is logged; ``/readyz`` reports it.
+A failure trips the process's Redis breaker (``imageaccess.redis_client``), shared with the
+event stream: while it is open the cache does not wait on Redis at all, so a frozen Redis costs
+one socket timeout per breaker interval, not one per call. The failure is logged; ``/readyz``
+reports it.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import redis
 from django.core.cache.backends.redis import RedisCache
 
+from imageaccess.redis_client import breaker
+
 logger = logging.getLogger(__name__)
 _ERRORS = (redis.RedisError, OSError)
+T = TypeVar("T")
+_UNAVAILABLE = object()
 
 
 class ResilientRedisCache(RedisCache):
-    """``RedisCache`` whose operations swallow connection errors (reads miss, writes drop)."""
+    """``RedisCache`` that misses and drops instead of failing when Redis is unreachable."""
 
-    def _degraded(self, operation: str, exc: Exception) -> None:
-        logger.warning("cache %s failed, continuing without the cache: %s", operation, exc)
+    def _guarded(self, operation: str, call: Callable[[], T], fallback: T) -> T:
+        if not breaker.allows():
+            return fallback
+        try:
+            return call()
+        except _ERRORS as exc:
+            logger.warning("cache %s failed, continuing without the cache: %s", operation, exc)
+            breaker.trip(exc)
+            return fallback
 
     def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
-        try:
-            return super().get(key, default, version)
-        except _ERRORS as exc:
-            self._degraded("get", exc)
-            return default
+        return self._guarded(
+            "get", lambda: super(ResilientRedisCache, self).get(key, default, version), default
+        )
 
     def get_many(self, keys: Any, version: int | None = None) -> dict[Any, Any]:
-        try:
-            return super().get_many(keys, version)
-        except _ERRORS as exc:
-            self._degraded("get_many", exc)
-            return {}
+        return self._guarded(
+            "get_many", lambda: super(ResilientRedisCache, self).get_many(keys, version), {}
+        )
 
     def set(self, key: Any, value: Any, timeout: Any = None, version: int | None = None) -> None:
-        try:
-            super().set(key, value, timeout, version)
-        except _ERRORS as exc:
-            self._degraded("set", exc)
+        self._guarded(
+            "set", lambda: super(ResilientRedisCache, self).set(key, value, timeout, version), None
+        )
 
     def add(self, key: Any, value: Any, timeout: Any = None, version: int | None = None) -> bool:
-        try:
-            return super().add(key, value, timeout, version)
-        except _ERRORS as exc:
-            self._degraded("add", exc)
-            return False
+        return self._guarded(
+            "add", lambda: super(ResilientRedisCache, self).add(key, value, timeout, version), False
+        )
 
     def delete(self, key: Any, version: int | None = None) -> bool:
-        try:
-            return super().delete(key, version)
-        except _ERRORS as exc:
-            self._degraded("delete", exc)
-            return False
+        return self._guarded(
+            "delete", lambda: super(ResilientRedisCache, self).delete(key, version), False
+        )
 
     def incr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
-        # A missing key still raises ValueError, as callers expect; a dead Redis too, so
-        # counters simply restart (rate limits fail open while Redis is down).
-        try:
-            return super().incr(key, delta, version)
-        except _ERRORS as exc:
-            self._degraded("incr", exc)
-            raise ValueError("cache unavailable") from exc
+        # A missing key still raises ValueError, as callers expect; an unreachable Redis too,
+        # so counters simply restart (rate limits fail open while Redis is down).
+        value: Any = self._guarded(
+            "incr", lambda: super(ResilientRedisCache, self).incr(key, delta, version), _UNAVAILABLE
+        )
+        if value is _UNAVAILABLE:
+            raise ValueError("cache unavailable")
+        return int(value)
 
     def touch(self, key: Any, timeout: Any = None, version: int | None = None) -> bool:
-        try:
-            return super().touch(key, timeout, version)
-        except _ERRORS as exc:
-            self._degraded("touch", exc)
-            return False
+        return self._guarded(
+            "touch", lambda: super(ResilientRedisCache, self).touch(key, timeout, version), False
+        )
 
     def clear(self) -> None:
-        try:
-            super().clear()
-        except _ERRORS as exc:
-            self._degraded("clear", exc)
+        self._guarded("clear", lambda: super(ResilientRedisCache, self).clear(), None)

@@ -88,10 +88,12 @@ def _fast_password_hashing(settings) -> None:
 
 @pytest.fixture(autouse=True)
 def _clear_cache() -> Iterator[None]:
+    from imageaccess import redis_client
     from orgs.ratelimit import failed_token_auth
     from orgs.tokens import token_cache
     from policies.snapshots import store
 
+    redis_client.breaker.reset()  # a Redis failure one test provoked is not the next one's
     cache.clear()
     store.clear()
     token_cache.clear()
@@ -100,6 +102,7 @@ def _clear_cache() -> Iterator[None]:
     cache.clear()
     store.clear()
     token_cache.clear()
+    redis_client.breaker.reset()
     # Importing the WSGI module (as a test of the lean handler does) bounds database waits
     # and arms the breaker for a server process; the test process waits as Django does.
     from imageaccess.postgresql import base as bounded_postgresql

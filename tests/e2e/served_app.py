@@ -1,4 +1,4 @@
-"""Run imageaccess as a real server process (gunicorn) for end-to-end tests.
+"""Run imageaccess as a real server process (gunicorn, or granian as ``make serve``) for tests.
 
 The served app is independent of pytest-django's test database and settings: it runs in child
 processes with its own environment, and nothing here imports ``django.db``.
@@ -14,8 +14,9 @@ processes with its own environment, and nothing here imports ``django.db``.
 - Production settings: ``DJANGO_DEBUG=0`` with a throw-away secret key and token pepper, and
   ``IMAGEACCESS_SSL_REDIRECT=0`` because everything is plain HTTP on 127.0.0.1.
 - ``manage.py migrate`` and ``seed_demo --json`` run first (the JSON, users with passwords and
-  fresh personal access tokens, is :attr:`ServedApp.seed`); then gunicorn with 2 workers, ready
-  when ``/healthz`` answers 200. Every process is started in its own process group and stopped
+  fresh personal access tokens, is :attr:`ServedApp.seed`); then gunicorn with 2 workers (or
+  granian, the production server, with ``server="granian"``), ready when ``/healthz`` answers
+  200. Every process is started in its own process group and stopped
   by its pid.
 
 Helpers: :meth:`ServedApp.manage` runs ``manage.py`` against the same database and
@@ -56,12 +57,47 @@ MANAGE_TIMEOUT = 120.0
 _DROPPED_PREFIXES = ("IMAGEACCESS_", "DJANGO_", "DATABASE_", "REDIS_URL", "WEB_CONCURRENCY")
 
 
-def gunicorn_program() -> str:
-    """gunicorn from the virtualenv running the tests, else from ``PATH``."""
-    beside = Path(sys.executable).parent / "gunicorn"
+def server_program(name: str = "gunicorn") -> str:
+    """A server program from the virtualenv running the tests, else from ``PATH``."""
+    beside = Path(sys.executable).parent / name
     if os.access(beside, os.X_OK):
         return str(beside)
-    return harness.require_program("gunicorn")
+    return harness.require_program(name)
+
+
+def _server_argv(kind: str, port: int, workers: int) -> list[str]:
+    """gunicorn for most tests; granian exactly as ``make serve`` runs it."""
+    if kind == "granian":
+        return [
+            server_program("granian"),
+            "--interface",
+            "wsgi",
+            "--host",
+            LOCALHOST,
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--blocking-threads",
+            "1",
+            "imageaccess.wsgi:application",
+        ]
+    return [
+        server_program("gunicorn"),
+        "imageaccess.wsgi:application",
+        "--bind",
+        f"{LOCALHOST}:{port}",
+        "--workers",
+        str(workers),
+        "--timeout",
+        "30",
+        "--graceful-timeout",
+        "5",
+        "--access-logfile",
+        "-",
+        "--error-logfile",
+        "-",
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -188,7 +224,7 @@ def http_request(
 
 @dataclass
 class Server:
-    """One running gunicorn serving the app."""
+    """One running server (gunicorn or granian) serving the app."""
 
     port: int
     process: subprocess.Popen[bytes]
@@ -207,31 +243,17 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
-def _start_gunicorn(env: Mapping[str, str], workdir: Path, *, workers: int, label: str) -> Server:
-    binary = gunicorn_program()
+def start_server(
+    env: Mapping[str, str], workdir: Path, *, workers: int, label: str, kind: str = "gunicorn"
+) -> Server:
+    """Start ``kind`` on a free port and wait until ``/healthz`` answers."""
     last_error = ""
     for attempt in range(3):  # a port that was free a moment ago may be taken meanwhile
         port = harness.free_port()
-        log_path = workdir / f"gunicorn-{label}-{attempt}.log"
-        argv = [
-            binary,
-            "imageaccess.wsgi:application",
-            "--bind",
-            f"{LOCALHOST}:{port}",
-            "--workers",
-            str(workers),
-            "--timeout",
-            "30",
-            "--graceful-timeout",
-            "5",
-            "--access-logfile",
-            "-",
-            "--error-logfile",
-            "-",
-        ]
+        log_path = workdir / f"{kind}-{label}-{attempt}.log"
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
-                argv,
+                _server_argv(kind, port, workers),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -249,7 +271,7 @@ def _start_gunicorn(env: Mapping[str, str], workdir: Path, *, workers: int, labe
             if "Address already in use" in server.logs():
                 continue
             raise
-    raise RuntimeError(f"gunicorn did not start: {last_error}")
+    raise RuntimeError(f"{kind} did not start: {last_error}")
 
 
 def _wait_healthy(server: Server, timeout: float) -> None:
@@ -258,7 +280,7 @@ def _wait_healthy(server: Server, timeout: float) -> None:
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             raise RuntimeError(
-                f"gunicorn exited with {server.process.returncode}:\n{server.logs()[-4000:]}"
+                f"the server exited with {server.process.returncode}:\n{server.logs()[-4000:]}"
             )
         try:
             response = http_request("GET", f"{server.base_url}/healthz", timeout=2.0)
@@ -277,7 +299,7 @@ def _wait_healthy(server: Server, timeout: float) -> None:
 
 @dataclass
 class ServedApp:
-    """The app served by gunicorn, its environment, and the demo data it was seeded with."""
+    """The served app, its environment, and the demo data it was seeded with."""
 
     workdir: Path
     env: dict[str, str]
@@ -285,6 +307,7 @@ class ServedApp:
     server: Server
     seed: dict[str, Any]
     extra_servers: list[Server] = field(default_factory=list)
+    kind: str = "gunicorn"
 
     @property
     def base_url(self) -> str:
@@ -409,15 +432,16 @@ class ServedApp:
 
     @contextlib.contextmanager
     def another_server(self, workers: int = 1, **env: str) -> Iterator[Server]:
-        """A second gunicorn on the same database and data dir with ``env`` changed.
+        """Another server of the same kind on the same database and data dir, ``env`` changed.
 
         For settings read at start-up (e.g. ``IMAGEACCESS_REGISTRY_ORGS``). Stopped on exit.
         """
-        server = _start_gunicorn(
+        server = start_server(
             {**self.env, **env},
             self.workdir,
             workers=workers,
             label=f"extra{len(self.extra_servers)}",
+            kind=self.kind,
         )
         self.extra_servers.append(server)
         try:
@@ -477,9 +501,9 @@ def app_environment(
 
 
 @contextlib.contextmanager
-def serve_app(*, workers: int = 2) -> Iterator[ServedApp]:
-    """Create a database, migrate, seed the demo data, serve with gunicorn; tear all down."""
-    gunicorn_program()  # fail (CI) or skip early when gunicorn is missing
+def serve_app(*, workers: int = 2, kind: str = "gunicorn") -> Iterator[ServedApp]:
+    """Create a database, migrate, seed the demo data, serve with ``kind``; tear all down."""
+    server_program(kind)  # fail (CI) or skip early when the server is missing
     workdir = Path(tempfile.mkdtemp(prefix="ia-served-"))
     data_dir = workdir / "data"
     data_dir.mkdir()
@@ -494,8 +518,8 @@ def serve_app(*, workers: int = 2) -> Iterator[ServedApp]:
             reset_redis_keys(env["REDIS_URL"])
         _checked(run_manage(env, "migrate", "--noinput", "-v0"))
         seed = parse_json_output(_checked(run_manage(env, "seed_demo", "--json")))
-        server = _start_gunicorn(env, workdir, workers=workers, label="main")
-        app = ServedApp(workdir, env, database, server, seed)
+        server = start_server(env, workdir, workers=workers, label="main", kind=kind)
+        app = ServedApp(workdir, env, database, server, seed, kind=kind)
         yield app
     finally:
         if server is not None:
