@@ -42,7 +42,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -184,12 +184,28 @@ def reset_redis_keys(url: str) -> int:
 # HTTP
 
 
+class Headers(dict[str, str]):
+    """Response headers looked up without regard to case (granian sends them in lower case)."""
+
+    def __init__(self, items: Iterable[tuple[str, str]]) -> None:
+        super().__init__((name.lower(), value) for name, value in items)
+
+    def __getitem__(self, name: str) -> str:
+        return super().__getitem__(name.lower())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and super().__contains__(name.lower())
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return super().get(name.lower(), default)
+
+
 @dataclass(frozen=True)
 class Response:
     """An HTTP answer from the served app."""
 
     status: int
-    headers: dict[str, str]
+    headers: Headers
     body: bytes
 
     def json(self) -> Any:
@@ -213,9 +229,9 @@ def http_request(
     request = urllib.request.Request(url, data=data, method=method, headers=all_headers)  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 (loopback)
-            return Response(resp.status, dict(resp.headers.items()), resp.read())
+            return Response(resp.status, Headers(resp.headers.items()), resp.read())
     except urllib.error.HTTPError as exc:
-        return Response(exc.code, dict(exc.headers.items()), exc.read())
+        return Response(exc.code, Headers(exc.headers.items()), exc.read())
 
 
 # --------------------------------------------------------------------------------------------

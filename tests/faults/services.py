@@ -188,8 +188,10 @@ class PrivateRedis:
     port: int
     appendonly: bool = False
     maxmemory_policy: str = "noeviction"
+    appendfsync: str = "always"
     root: Path | None = None
     process: subprocess.Popen[bytes] | None = field(default=None)
+    frozen: bool = False
 
     @property
     def url(self) -> str:
@@ -210,7 +212,7 @@ class PrivateRedis:
             self.maxmemory_policy,
         ]
         if self.root is not None:
-            args += ["--dir", str(self.root), "--appendfsync", "always"]
+            args += ["--dir", str(self.root), "--appendfsync", self.appendfsync]
         self.process = subprocess.Popen(
             args,
             stdout=subprocess.DEVNULL,
@@ -220,15 +222,37 @@ class PrivateRedis:
         _wait_port(self.port)
 
     def stop(self) -> None:
+        """A clean shutdown (SIGTERM): Redis writes what it persists before it exits."""
+        self.thaw()
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)
         self.process = None
 
+    def kill(self) -> None:
+        """A crash (SIGKILL): only what Redis had already written to disk survives."""
+        self.thaw()
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+        _wait_closed(self.port)
+
+    def freeze(self) -> None:
+        """SIGSTOP: connections stay open and nothing answers."""
+        if self.process is not None:
+            os.kill(self.process.pid, signal.SIGSTOP)
+            self.frozen = True
+
+    def thaw(self) -> None:
+        if self.frozen and self.process is not None:
+            os.kill(self.process.pid, signal.SIGCONT)
+        self.frozen = False
+
 
 @contextlib.contextmanager
 def private_redis(
-    *, appendonly: bool = False, maxmemory_policy: str = "noeviction"
+    *, appendonly: bool = False, maxmemory_policy: str = "noeviction", appendfsync: str = "always"
 ) -> Iterator[PrivateRedis]:
     """A private Redis; with ``appendonly`` its data lives in a temporary directory."""
     with tempfile.TemporaryDirectory(prefix="ia-redis-") as root:
@@ -236,6 +260,7 @@ def private_redis(
             port=harness.free_port(),
             appendonly=appendonly,
             maxmemory_policy=maxmemory_policy,
+            appendfsync=appendfsync,
             root=Path(root),
         )
         server.start()

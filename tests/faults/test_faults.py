@@ -1,8 +1,8 @@
 """Stop real services under a running app and check it holds (DESIGN.md section 7).
 
-The app runs under gunicorn against a private PostgreSQL and a private Redis (see
-``services.py``) so these outages touch nothing else. Order matters within the module: each
-test leaves the services running again.
+The app runs under granian (the production server) against a private PostgreSQL and a
+private Redis (see ``services.py``) so these outages touch nothing else. Order matters within
+the module: each test leaves the services running again.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def stack() -> Iterator[Stack]:
         patch.setenv("DATABASE_URL", postgres.url)
         patch.setenv("REDIS_URL", redis_server.url)
         try:
-            with serve_app(workers=2) as app:
+            with serve_app(workers=2, kind="granian") as app:
                 app.patch_policy(enabled=True)
                 yield Stack(app, postgres, redis_server)
         finally:
@@ -90,7 +90,8 @@ def test_redis_down_decisions_and_pages_keep_working_and_events_reach_the_databa
         assert stack.stored_events() == before + 4
     finally:
         stack.redis.start()
-    assert stack.app.request("GET", "/readyz").status == 200
+    # Each worker asks Redis again once its breaker interval (5 s) has passed.
+    _wait_ready(stack)
 
 
 def test_worker_down_events_wait_in_redis_and_arrive_when_it_returns(stack: Stack) -> None:
