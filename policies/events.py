@@ -508,6 +508,19 @@ def _as_text(value: Any) -> str | None:
     return str(value)
 
 
+# Columns whose values are not text (or null) as the request path writes them.
+_CONVERTED = frozenset({"org_id", "user_id", "token_id", "allowed", "would_deny"})
+
+
+def _text_column(rows: Sequence[dict[str, Any]], name: str) -> list[Any]:
+    values = [row.get(name) for row in rows]
+    # Text as written; anything else (an entry no server of ours wrote) is converted rather
+    # than let one odd value fail every retry of its batch.
+    if all(value.__class__ is str or value is None for value in values):
+        return values
+    return [_as_text(value) for value in values]
+
+
 def _insert_postgresql(rows: Sequence[dict[str, Any]]) -> int:
     """One statement for the whole batch; a conflict on ``event_id`` skips the row.
 
@@ -515,7 +528,12 @@ def _insert_postgresql(rows: Sequence[dict[str, Any]]) -> int:
     time building SQL for each row; arrays of column values are sent once, and the
     idempotency check is the unique index's, not a query before the insert.
     """
-    columns = [[_as_text(row.get(name)) for row in rows] for name, _ in _EVENT_COLUMNS]
+    columns = [
+        [_as_text(row.get(name)) for row in rows]
+        if name in _CONVERTED
+        else _text_column(rows, name)
+        for name, _ in _EVENT_COLUMNS
+    ]
     connection.ensure_connection()
     # Server-side binding with binary arrays: Django's cursor would quote every value into
     # the statement's text.

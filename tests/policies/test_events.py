@@ -426,3 +426,29 @@ def test_policy_on_denials_are_recorded_with_outcome(cast: Cast, settings) -> No
         False,
         "image access denied: community images not allowed",
     )
+
+
+@pytest.mark.django_db
+def test_a_stream_row_with_values_of_another_type_is_stored_as_text() -> None:
+    """One odd value (no server of ours writes it) must not fail its batch on every retry."""
+    row = {
+        "event_id": "odd-types",
+        "org_id": None,
+        "user_id": None,
+        "username": 42,
+        "token_id": "7",
+        "image": "nginx",
+        "reference": "docker.io/library/nginx:latest",
+        "repository": "library/nginx",
+        "category": "official",
+        "allowed": True,
+        "would_deny": False,
+        "reason": "official images allowed",
+        "enforcer": "api",
+        "client_address": None,
+        "user_agent": "",
+        "created_at": timezone.now().isoformat(),
+    }
+    assert events.store_rows([row]) == 1
+    stored = DecisionEvent.objects.get(event_id="odd-types")
+    assert (stored.username, stored.token_id, stored.allowed) == ("42", 7, True)
