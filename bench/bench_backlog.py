@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadgen import WRK, Target, run_wrk
 from run import enable_policy
-from stack import PYTHON, POSTGRES, ROOT, Server, demo_stack, redis_stream_length
+from stack import POSTGRES, PYTHON, ROOT, Server, demo_stack, redis_stream_length
 
 STREAM = "imageaccess:decision-events"
 IMAGES = [
