@@ -30,8 +30,8 @@ import orjson
 import psycopg
 import redis
 from django.conf import settings
+from django.db import DataError, IntegrityError, connection, connections, transaction
 from django.db import Error as DjangoDatabaseError
-from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from imageaccess.redis_client import REDIS_ERRORS, STREAM_RESETS_KEY, breaker, get_redis
@@ -592,12 +592,67 @@ def _rows_of(entries: Sequence[tuple[bytes, dict[bytes, bytes]]]) -> list[dict[s
     return rows
 
 
+_INSERT_EVENTS_JSON = (  # noqa: S608 (names from the model, values as parameters)
+    "INSERT INTO {table} ({names}) SELECT {names} "
+    "FROM json_populate_recordset(NULL::{table}, %s::json) ON CONFLICT (event_id) DO NOTHING"
+).format(table=DecisionEvent._meta.db_table, names=", ".join(name for name, _ in _EVENT_COLUMNS))
+
+
+def _insert_entries_postgresql(entries: Sequence[tuple[bytes, dict[bytes, bytes]]]) -> int:
+    """Store a batch of stream entries as PostgreSQL reads them: their JSON, joined.
+
+    Each entry's field is already a JSON array of rows; joined into one array, PostgreSQL
+    parses it (in C) straight into rows, and Python touches no row at all. Measured with
+    bench/bench_backlog.py: under full load the drain shares the machine with the servers,
+    and building column arrays in Python was a third of its time.
+    """
+    parts = []
+    for _, fields in entries:
+        payload = fields[b"events"].strip()
+        if not (payload.startswith(b"[") and payload.endswith(b"]")):
+            raise ValueError("not a JSON array")
+        if len(payload) > 2:
+            parts.append(payload[1:-1])
+    if not parts:
+        return 0
+    document = b"[" + b",".join(parts) + b"]"
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(_INSERT_EVENTS_JSON, [document.decode()])
+        return int(cursor.rowcount)
+
+
+# What a stream entry that can never be stored raises; an unavailable database raises
+# something else (OperationalError, InterfaceError) and leaves the batch pending for a retry.
+_UNSTORABLE = (DataError, IntegrityError, KeyError, ValueError, TypeError, AttributeError)
+
+
+def _store_entries(entries: Sequence[tuple[bytes, dict[bytes, bytes]]]) -> int:
+    """Store a batch: PostgreSQL parses it whole; if it cannot, entry by entry.
+
+    Entry by entry, one that cannot be stored (not JSON, a row the table refuses) is logged
+    and dropped, so it never blocks the stream, and the rest of its batch is stored.
+    """
+    if connection.vendor == "postgresql":
+        try:
+            with transaction.atomic():
+                return _insert_entries_postgresql(entries)
+        except _UNSTORABLE:
+            logger.warning("a decision event batch holds an entry that cannot be stored")
+    stored = 0
+    for entry in entries:
+        try:
+            with transaction.atomic():
+                stored += store_rows(_rows_of([entry]))
+        except _UNSTORABLE:
+            logger.exception("dropping decision event entry %r: it cannot be stored", entry[0])
+    return stored
+
+
 def _store_and_ack(client: Any, entries: Sequence[tuple[bytes, dict[bytes, bytes]]]) -> int:
     if not entries:
         return 0
-    rows = _rows_of(entries)
-    with transaction.atomic():
-        stored = store_rows(rows)
+    stored = _store_entries(entries)
     ids = [entry_id for entry_id, _ in entries]
     # Only after the rows are committed: a crash before this line leaves them pending.
     # Acknowledged and deleted in one round trip.

@@ -95,6 +95,61 @@ def test_with_redis_one_request_is_one_stream_entry_and_drains_exactly_once(
 
 
 @needs_redis
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"events": b"not json"},
+        {"events": b'{"an": "object"}'},
+        {"other": b"[]"},
+        {"events": b'[{"event_id": "no-image-column"}]'},
+        {"events": b"[]"},
+    ],
+    ids=["not-json", "object", "no-field", "row-the-table-refuses", "empty"],
+)
+def test_an_entry_that_cannot_be_stored_is_dropped_and_the_rest_of_its_batch_stored(
+    cast: Cast, stream: redis.Redis, settings, odd: dict[str, bytes]
+) -> None:
+    decide_and_record(cast, ["nginx", "someuser/x"])
+    deferred_stream.flush()
+    stream.xadd(settings.EVENT_STREAM, odd)
+    decide_and_record(cast, ["bitnami/redis"])
+    deferred_stream.flush()
+    assert drain_stream() == 3
+    assert stream.xlen(settings.EVENT_STREAM) == 0
+    assert pending(stream, settings) == 0
+    assert sorted(DecisionEvent.objects.values_list("image", flat=True)) == [
+        "bitnami/redis",
+        "nginx",
+        "someuser/x",
+    ]
+
+
+@needs_redis
+def test_a_database_that_fails_leaves_the_batch_in_the_stream(
+    cast: Cast, stream: redis.Redis, settings, monkeypatch
+) -> None:
+    """Unavailable is not unstorable: nothing is dropped or acknowledged, the next run stores."""
+    from django.db import OperationalError
+
+    decide_and_record(cast, ["nginx", "someuser/x"])
+    deferred_stream.flush()
+
+    def unavailable(*args: Any, **kwargs: Any) -> int:
+        raise OperationalError("the database went away")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(events, "_insert_entries_postgresql", unavailable)
+        patch.setattr(events, "store_rows", unavailable)
+        with pytest.raises(OperationalError):
+            drain_stream()
+    assert DecisionEvent.objects.count() == 0
+    assert stream.xlen(settings.EVENT_STREAM) == 1
+    settings.EVENT_CLAIM_IDLE_SECONDS = 0  # the failed read is claimed back at once
+    assert drain_stream() == 2
+    assert pending(stream, settings) == 0
+
+
+@needs_redis
 def test_entries_of_a_dead_consumer_are_claimed_and_stored_once(
     cast: Cast, stream: redis.Redis, settings
 ) -> None:
