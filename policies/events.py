@@ -17,10 +17,10 @@ import datetime as dt
 import logging
 import multiprocessing.util
 import os
+import secrets
 import socket
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -53,6 +53,15 @@ class RequestContext:
     user_agent: str = ""
 
 
+def new_event_id() -> str:
+    """A unique key that sorts by time: microseconds since the epoch, then 72 random bits.
+
+    The unique index on it then grows at its right edge, as the other indexes of the event
+    table do, instead of touching a random page of an ever larger index for every insert.
+    """
+    return f"{time.time_ns() // 1000:014x}{secrets.token_hex(9)}"
+
+
 def event_rows(
     outcomes: Sequence[ImageOutcome], context: RequestContext, now: dt.datetime
 ) -> list[dict[str, Any]]:
@@ -64,7 +73,7 @@ def event_rows(
             continue
         rows.append(
             {
-                "event_id": uuid.uuid4().hex,
+                "event_id": new_event_id(),
                 "org_id": decision.org_id,
                 "user_id": context.user_id,
                 "username": context.username[:150],

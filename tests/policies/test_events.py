@@ -507,3 +507,14 @@ def test_a_stream_row_with_values_of_another_type_is_stored_as_text() -> None:
     assert events.store_rows([row]) == 1
     stored = DecisionEvent.objects.get(event_id="odd-types")
     assert (stored.username, stored.token_id, stored.allowed) == ("42", 7, True)
+
+
+def test_event_ids_are_unique_and_sort_by_time() -> None:
+    """The idempotency key's index grows at its right edge, like the table's other indexes."""
+    ids = [events.new_event_id() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    assert all(len(event_id) == 32 for event_id in ids)
+    later = events.new_event_id()
+    time.sleep(0.002)
+    assert events.new_event_id() > later
+    assert sorted(ids, key=lambda event_id: event_id[:14]) == ids
