@@ -88,7 +88,23 @@ def main() -> int:
                 ("Redis stopped", redis_server.stop, redis_server.start),
                 ("Redis frozen (SIGSTOP)", redis_server.freeze, redis_server.thaw),
             ]
-            load()  # warm every worker
+
+            def warm() -> None:
+                """Every worker checks the token and reads the policy just before a fault.
+
+                A worker that never did, or did longer ago than the staleness bound, cannot
+                answer without the database (it fails closed); wrk's connections may all land
+                on one worker, so each warming request opens a connection of its own.
+                """
+                for _ in range(10 * args.workers):
+                    http(
+                        "POST",
+                        f"{server.base_url}/api/v1/decisions",
+                        body=target.body,
+                        headers=dict(target.headers),
+                    )
+
+            warm()
             healthy, _, _ = load()
             print(
                 f"granian {args.workers} workers, wrk {args.connections} connections, "
@@ -97,6 +113,7 @@ def main() -> int:
             print(f"{'phase':<34} {'req/s':>8} {'of healthy':>11} {'non-2xx':>8} {'errors':>7}")
             print(f"{'healthy':<34} {healthy:>8.0f} {1:>11.0%} {0:>8} {0:>7}")
             for name, fault, heal in phases:
+                warm()
                 fault()
                 try:
                     rps, non_2xx, errors = load()

@@ -22,6 +22,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from imageaccess.postgresql.base import breaker as database_breaker
 from orgs.models import PersonalAccessToken, RegistryRefreshToken, TokenScope
 
 logger = logging.getLogger(__name__)
@@ -203,6 +204,12 @@ def find_token(plaintext: str) -> PersonalAccessToken | None:
     cached = token_cache.get(hashes[0])
     if cached is not None:
         return cached
+    if database_breaker.is_open:
+        # The database failed moments ago and is not asked again yet: a token checked
+        # recently enough answers at once, without building a query only to see it refused.
+        stale = token_cache.get(hashes[0], max_age=settings.SNAPSHOT_MAX_STALENESS_SECONDS)
+        if stale is not None:
+            return stale
     try:
         token = (
             PersonalAccessToken.objects.select_related("user").filter(token_hash__in=hashes).first()

@@ -196,6 +196,13 @@ class DeferredStream:
         for channel in self._live_channels():
             self._flush(channel)
 
+    def forget(self) -> None:
+        """Disconnect every channel, dropping what waits for a reply (tests: between one
+        test's Redis and the next one's)."""
+        for channel in self._live_channels():
+            channel.connection.disconnect()
+        self._reset()
+
     def _own_channel(self) -> _Channel | None:
         channel: _Channel | None = getattr(self._local, "channel", None)
         return channel if channel is not None and channel.pid == os.getpid() else None
@@ -342,18 +349,18 @@ class DeferredStream:
 
 
 def _store_quietly(rows: Rows) -> None:
-    """Store rows of requests already answered: a failure is logged, never raised.
+    """Store rows of requests already answered: a failure never reaches the request at hand.
 
-    Their responses are long gone, so it must not fail the request at hand.
+    Their responses are long gone, so it must not fail the request at hand. Rows the database
+    does not take either (Redis and PostgreSQL out at once) wait in the outage batch, which
+    tries again until one of them returns.
     """
     if not rows:
         return
     try:
         store_rows(rows)
-    except DjangoDatabaseError:
-        logger.exception(
-            "lost %s decision events: neither Redis nor the database took them", len(rows)
-        )
+    except DjangoDatabaseError as exc:
+        outage_batch.keep(rows, exc)
 
 
 deferred_stream = DeferredStream()
@@ -367,11 +374,14 @@ class OutageBatch:
     what a node answers. Requests add their rows here; a request that finds the batch older
     than ``max_age`` or larger than ``max_rows`` stores it all, and a background pass stores
     what waits when requests stop coming. A worker killed outright loses at most ``max_age``
-    of events (the exit handlers store the rest).
+    of events (the exit handlers store the rest). Rows the database refuses too are held (up
+    to ``max_held``) and the background pass alone tries them again, so no request waits for
+    a database that just failed.
     """
 
     max_age = 0.05  # seconds
     max_rows = 500
+    max_held = 50_000  # rows kept while the database refuses them too (about 25 MB)
     background_seconds = 0.05  # the background pass (0: none; tests store with ``flush``)
 
     def __init__(self) -> None:
@@ -382,6 +392,8 @@ class OutageBatch:
         self._lock = threading.Lock()
         self._rows: Rows = []
         self._since = 0.0
+        self._warned_at = -10.0
+        self._refused = False  # the database refused rows that still wait
         self._thread_pid = 0
 
     def add(self, rows: Rows) -> None:
@@ -391,7 +403,7 @@ class OutageBatch:
                 self._since = now
             self._rows.extend(rows)
             due = len(self._rows) >= self.max_rows or now - self._since >= self.max_age
-            taken = self._take() if due else []
+            taken = self._take() if due and not self._refused else []
         self._ensure_background()
         _store_quietly(taken)
 
@@ -401,10 +413,69 @@ class OutageBatch:
             taken = self._take()
         _store_quietly(taken)
 
+    def keep(self, rows: Rows, exc: BaseException) -> None:
+        """Hold rows the database refused, ahead of the rest, for the next attempt.
+
+        Past ``max_held`` rows the newest are dropped, and the loss is logged.
+        """
+        with self._lock:
+            if not self._rows:
+                self._since = time.monotonic()
+            held = [*rows, *self._rows]
+            self._rows = held[: self.max_held]
+            self._refused = True
+            dropped = len(held) - len(self._rows)
+            self._warn_once(exc)
+        if dropped:
+            logger.error(
+                "lost %s decision events: neither Redis nor the database took them and %s "
+                "already wait in memory",
+                dropped,
+                self.max_held,
+            )
+        self._ensure_background()
+
+    def _warn_once(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        if now - self._warned_at > 5:
+            self._warned_at = now
+            logger.warning(
+                "neither Redis nor the database takes decision events (%s); %s wait in memory",
+                exc,
+                len(self._rows),
+            )
+
+    def flush_at_exit(self) -> None:
+        """The last attempt before the process ends: what the database refuses is lost."""
+        with self._lock:
+            taken = self._take()
+        if not taken:
+            return
+        try:
+            store_rows(taken)
+        except DjangoDatabaseError:
+            logger.exception(
+                "lost %s decision events at exit: neither Redis nor the database took them",
+                len(taken),
+            )
+
+    def _store_held(self, rows: Rows, chunk: int = 5000) -> None:
+        for start in range(0, len(rows), chunk):
+            try:
+                store_rows(rows[start : start + chunk])
+            except DjangoDatabaseError as exc:
+                self.keep(rows[start:], exc)
+                return
+        with self._lock:
+            if rows and self._refused:
+                self._refused = False
+                logger.warning("the database takes decision events again")
+
     def clear(self) -> None:
         """Forget whatever waits (tests, between one test and the next)."""
         with self._lock:
             self._take()
+            self._refused = False
 
     def _take(self) -> Rows:
         rows, self._rows = self._rows, []
@@ -419,7 +490,7 @@ class OutageBatch:
             self._thread_pid = os.getpid()
         threading.Thread(target=self._background, name="event-outage-batch", daemon=True).start()
         # As for the stream's channels: granian's workers skip atexit, not finalizers.
-        multiprocessing.util.Finalize(None, self.flush, exitpriority=10)
+        multiprocessing.util.Finalize(None, self.flush_at_exit, exitpriority=10)
 
     def _background(self) -> None:
         while True:
@@ -428,14 +499,14 @@ class OutageBatch:
                 with self._lock:
                     due = bool(self._rows) and time.monotonic() - self._since >= self.max_age
                     taken = self._take() if due else []
-                _store_quietly(taken)
+                self._store_held(taken)
             finally:
                 # A thread that is not a request's closes its connection after each pass.
                 connections.close_all()
 
 
 outage_batch = OutageBatch()
-atexit.register(outage_batch.flush)
+atexit.register(outage_batch.flush_at_exit)
 
 
 def record_decisions(outcomes: Sequence[ImageOutcome], context: RequestContext) -> None:
@@ -537,13 +608,13 @@ def _insert_postgresql(rows: Sequence[dict[str, Any]]) -> int:
     time building SQL for each row; arrays of column values are sent once, and the
     idempotency check is the unique index's, not a query before the insert.
     """
+    connection.ensure_connection()  # first: a database that just failed fails this fast
     columns = [
         [_as_text(row.get(name)) for row in rows]
         if name in _CONVERTED
         else _text_column(rows, name)
         for name, _ in _EVENT_COLUMNS
     ]
-    connection.ensure_connection()
     # Server-side binding with binary arrays: Django's cursor would quote every value into
     # the statement's text.
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:

@@ -58,6 +58,13 @@ def _private_event_stream(settings: Any) -> Iterator[None]:
             deferred_stream.flush()
         with contextlib.suppress(*REDIS_ERRORS):
             client.delete(settings.EVENT_STREAM)
+    # The next test makes its own client, from its own settings, with the breaker closed: a
+    # client of a Redis this test stopped would trip the breaker the cache shares.
+    from imageaccess import redis_client
+
+    deferred_stream.forget()
+    redis_client._client.cache_clear()
+    redis_client.breaker.reset()
 
 
 @pytest.fixture(autouse=True, scope="session")

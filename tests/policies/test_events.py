@@ -405,6 +405,56 @@ def test_during_a_redis_outage_events_are_stored_in_batches_not_per_request(
         redis_client.breaker.reset()
 
 
+def test_with_redis_and_the_database_both_refusing_events_wait_in_memory_and_none_is_lost(
+    cast: Cast, settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No request waits for the database meanwhile: only the background pass tries again."""
+    from django.db import OperationalError
+
+    use_redis(settings, "redis://127.0.0.1:1/0")
+    redis_client.breaker.trip(ConnectionError("down"))
+    monkeypatch.setattr(outage_batch, "max_age", 0.0)
+    store = events.store_rows
+    attempts: list[int] = []
+    database_up = False
+
+    def refusing(rows: Any) -> int:
+        attempts.append(len(rows))
+        if not database_up:
+            raise OperationalError("the database is unavailable")
+        return store(rows)
+
+    monkeypatch.setattr(events, "store_rows", refusing)
+    try:
+        decide_and_record(cast, ["nginx", "someuser/x"])  # refused: held
+        assert attempts == [2]
+        for _ in range(5):  # requests only add: the held rows wait for the background pass
+            decide_and_record(cast, ["nginx", "someuser/x"])
+        assert attempts == [2]
+        outage_batch._store_held(outage_batch._take())  # a background pass: refused again
+        assert attempts == [2, 12]
+        assert DecisionEvent.objects.count() == 0
+        database_up = True
+        decide_and_record(cast, ["bitnami/redis"])
+        outage_batch._store_held(outage_batch._take())  # the next pass: the database is back
+        assert DecisionEvent.objects.count() == 13
+        decide_and_record(cast, ["nginx"])  # requests store their batches again
+        assert DecisionEvent.objects.count() == 14
+    finally:
+        redis_client._client.cache_clear()
+        redis_client.breaker.reset()
+
+
+def test_rows_held_past_the_limit_are_dropped_with_an_error(
+    settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(outage_batch, "max_held", 3)
+    rows = [{"event_id": str(n)} for n in range(5)]
+    outage_batch.keep(rows, ConnectionError("down"))
+    assert [row["event_id"] for row in outage_batch._take()] == ["0", "1", "2"]
+    assert "lost 2 decision events" in caplog.text
+
+
 def make_event(
     cast: Cast,
     *,
