@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 
@@ -89,3 +92,14 @@ def test_readyz_reports_persistence_without_failing_readiness(
     assert body["redis"]["persistence"] == persistence
     assert body["redis"]["events_survive_restart"] is survives
     assert body["redis"]["eviction_policy"] == "noeviction"
+
+
+def test_the_production_stack_runs_redis_as_production_start_up_requires() -> None:
+    compose = yaml.safe_load(
+        (Path(__file__).resolve().parents[1] / "docker-compose.yml").read_text()
+    )
+    command = compose["services"]["redis"]["command"]
+    options = dict(zip(command[1::2], command[2::2], strict=True))
+    assert options["--appendonly"] == "yes"
+    assert options["--appendfsync"] == "everysec"
+    assert options["--maxmemory-policy"] == "noeviction"
