@@ -59,9 +59,9 @@ def child(args: argparse.Namespace) -> None:
     from django.test.utils import CaptureQueriesContext
 
     from orgs.models import Organization
+    from policies.events.rollups import roll_up_events
+    from policies.events.usage_reports import usage_report
     from policies.models import DecisionEvent
-    from policies.reports import usage_report
-    from policies.usage import roll_up_events
 
     org = Organization.objects.get(slug="acme")
     users = list(get_user_model().objects.filter(username__in=["olivia", "erin", "mike"]))

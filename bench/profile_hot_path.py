@@ -64,7 +64,7 @@ def child(args: argparse.Namespace) -> None:
     if "lean-wsgi" in off:  # every path through the full middleware stack
         application = wsgi.django_application
     if "lean-view" in off:  # DecisionView through APIView.dispatch, serializer and renderer
-        from policies.api import DecisionView
+        from policies.enforcers.decision_api import DecisionView
 
         DecisionView._lean_dispatch = lambda self, request: None  # type: ignore[method-assign]
     if "hiredis" in off:  # redis-py's pure-Python reply parser

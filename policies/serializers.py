@@ -1,4 +1,4 @@
-"""Serializers for the policies REST API."""
+"""Serializers of the policy API: image access settings, exceptions and access requests."""
 
 from __future__ import annotations
 
@@ -6,14 +6,22 @@ import datetime as dt
 from typing import Any
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
-from imageaccess.fields import SlugStringField, StringField
-from imageaccess.input_rules import validate_datetime_in_range, validate_single_line
-from policies.models import ImageAccessPolicy, RepositoryException
+from imageaccess.fields import StrictSerializer, StringField
+from imageaccess.input_rules import (
+    validate_datetime_in_range,
+    validate_multiline,
+    validate_single_line,
+)
+from imageaccess.pagination import QuerySerializer
+from policies.access_requests import IMAGE_TYPES, MAX_COMMENT, MAX_JUSTIFICATION
+from policies.models import AccessRequest, ImageAccessPolicy, RepositoryException
 
-MAX_IMAGES_PER_CALL = 100
+# How the schema describes a method field that may answer null.
+NULLABLE_TEXT = serializers.CharField(allow_null=True)
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -25,91 +33,6 @@ class StrictBooleanField(serializers.BooleanField):
         if not isinstance(data, bool):
             self.fail("invalid")
         return data
-
-
-class ImageField(StringField):
-    """An image reference as text; parsing errors are reported per item, not per request.
-
-    Only a JSON string: ``1`` is not the image ``library/1``.
-    """
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(max_length=1024, trim_whitespace=True, **kwargs)
-
-
-@extend_schema_serializer(
-    examples=[
-        OpenApiExample(
-            "Several images",
-            value={"images": ["nginx", "someuser/custom-image", "ghcr.io/acme/tool:1"]},
-            request_only=True,
-        ),
-        OpenApiExample(
-            "One image, deciding for a named organization",
-            value={"image": "bitnami/redis:7", "orgs": ["acme"], "action": "pull"},
-            request_only=True,
-        ),
-    ]
-)
-class DecisionRequestSerializer(serializers.Serializer):
-    """A decision request: ``images`` (or a single ``image``), optional ``orgs`` and ``action``."""
-
-    images = serializers.ListField(
-        child=ImageField(),
-        required=False,
-        allow_empty=False,
-        max_length=MAX_IMAGES_PER_CALL,
-        error_messages={
-            "max_length": f"at most {MAX_IMAGES_PER_CALL} images per call",
-            "empty": "list at least one image",
-        },
-    )
-    image = ImageField(required=False)
-    orgs = serializers.ListField(
-        child=SlugStringField(max_length=64), required=False, max_length=20
-    )
-    action = serializers.ChoiceField(choices=["pull"], required=False, default="pull")
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        unknown = set(self.initial_data) - set(self.fields)
-        if unknown:
-            raise serializers.ValidationError(
-                {sorted(unknown)[0]: "unknown field (expected images, image, orgs, action)"}
-            )
-        if "images" in attrs and "image" in attrs:
-            raise serializers.ValidationError({"image": "send either image or images, not both"})
-        if "images" not in attrs and "image" not in attrs:
-            raise serializers.ValidationError({"images": "list at least one image"})
-        attrs["images"] = attrs.get("images") or [attrs.pop("image")]
-        return attrs
-
-
-class DecisionSerializer(serializers.Serializer):
-    """One decision, or, for an image that does not parse, ``image`` and ``error``."""
-
-    image = serializers.CharField()
-    reference = serializers.CharField(required=False)
-    registry = serializers.CharField(required=False)
-    repository = serializers.CharField(required=False)
-    tag = serializers.CharField(required=False, allow_null=True)
-    digest = serializers.CharField(required=False, allow_null=True)
-    category = serializers.ChoiceField(
-        required=False,
-        choices=["official", "organization", "verified_publisher", "community", "other_registry"],
-    )
-    sponsored_oss = serializers.BooleanField(required=False)
-    scope = serializers.ChoiceField(required=False, choices=["governed", "not_governed"])
-    allowed = serializers.BooleanField(required=False)
-    would_deny = serializers.BooleanField(required=False)
-    reason = serializers.CharField(required=False)
-    org = serializers.CharField(required=False, allow_null=True)
-    policy_version = serializers.IntegerField(required=False, allow_null=True)
-    exception_id = serializers.IntegerField(required=False, allow_null=True)
-    error = serializers.CharField(required=False)
-
-
-class DecisionResponseSerializer(serializers.Serializer):
-    decisions = DecisionSerializer(many=True)
 
 
 class ImageAccessPolicySerializer(serializers.ModelSerializer):
@@ -188,3 +111,114 @@ class RepositoryExceptionSerializer(serializers.ModelSerializer):
         if value is not None and value <= timezone.now():
             raise serializers.ValidationError("must be in the future")
         return value
+
+
+class AccessRequestSerializer(serializers.ModelSerializer):
+    """An access request as members and owners read it."""
+
+    requester = serializers.SerializerMethodField()
+    decided_by = serializers.SerializerMethodField()
+    exception_id = serializers.IntegerField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = AccessRequest
+        fields = (
+            "id",
+            "kind",
+            "value",
+            "justification",
+            "status",
+            "requester",
+            "created_at",
+            "decided_by",
+            "decided_at",
+            "comment",
+            "exception_id",
+        )
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_requester(self, request: AccessRequest) -> str:
+        return request.requester.get_username()
+
+    @extend_schema_field(NULLABLE_TEXT)
+    def get_decided_by(self, request: AccessRequest) -> str | None:
+        return request.decided_by.get_username() if request.decided_by else None
+
+
+TARGETS = ("repository", "namespace", "image_type")
+
+
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "A repository",
+            value={"repository": "someuser/custom-image", "justification": "build tooling"},
+            request_only=True,
+        ),
+        OpenApiExample(
+            "A namespace",
+            value={"namespace": "bitnami", "justification": "our charts use bitnami images"},
+            request_only=True,
+        ),
+        OpenApiExample(
+            "An image type",
+            value={"image_type": "community", "justification": "evaluation project"},
+            request_only=True,
+        ),
+    ]
+)
+class AccessRequestCreateSerializer(StrictSerializer):
+    """Exactly one of ``repository``, ``namespace`` or ``image_type``, with a ``justification``.
+
+    Names are checked by the service (``policies.access_requests``) so the API and the page refuse
+    the same input with the same message.
+    """
+
+    repository = StringField(
+        max_length=600,
+        required=False,
+        help_text="``namespace/name``; ``namespace/*`` asks for the whole namespace",
+    )
+    namespace = StringField(max_length=255, required=False)
+    image_type = serializers.ChoiceField(choices=list(IMAGE_TYPES), required=False)
+    justification = StringField(
+        max_length=MAX_JUSTIFICATION,
+        error_messages={"required": "say why you need it", "blank": "say why you need it"},
+        validators=[validate_multiline],
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        given = [name for name in TARGETS if name in attrs]
+        if len(given) != 1:
+            field = given[1] if given else "repository"
+            raise serializers.ValidationError(
+                {field: "give exactly one of repository, namespace or image_type"}
+            )
+        return attrs
+
+    def target(self) -> tuple[str, str]:
+        """``(kind, value)`` for ``file_request``."""
+        for name in TARGETS:
+            if name in self.validated_data:
+                return name, self.validated_data[name]
+        raise AssertionError("validate() guarantees one target")  # pragma: no cover
+
+
+class AccessRequestDecisionSerializer(StrictSerializer):
+    """Body of ``approve`` and ``decline``: an optional ``comment`` for the requester."""
+
+    comment = StringField(
+        max_length=MAX_COMMENT,
+        required=False,
+        allow_blank=True,
+        default="",
+        validators=[validate_multiline],
+    )
+
+
+class AccessRequestFilterSerializer(QuerySerializer):
+    """Query parameters of ``GET .../access-requests``."""
+
+    status = serializers.ChoiceField(choices=AccessRequest.Status.values, required=False)

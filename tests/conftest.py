@@ -43,7 +43,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(autouse=True)
 def _private_event_stream(settings: Any) -> Iterator[None]:
     """Each test appends decision events to its own Redis stream (when Redis is configured)."""
-    from policies.events import deferred_stream, outage_batch
+    from policies.events.stream_writer import deferred_stream, outage_batch
 
     settings.EVENT_STREAM = f"test:decision-events:{uuid.uuid4().hex}"
     yield
@@ -65,7 +65,7 @@ def _events_settle_in_the_test_thread() -> None:
     """No background reader in the test process: a test settles its events (``flush``, the
     drain) and no other thread writes to the database behind its transaction. Tests that
     exercise the reader turn it on themselves; servers started by tests run it as deployed."""
-    from policies.events import deferred_stream, outage_batch
+    from policies.events.stream_writer import deferred_stream, outage_batch
 
     deferred_stream.confirm_seconds = 0
     outage_batch.background_seconds = 0
@@ -73,7 +73,7 @@ def _events_settle_in_the_test_thread() -> None:
 
 def stored_events() -> Any:
     """Decision events in the database, after draining the stream when Redis is in use."""
-    from policies.events import drain_stream
+    from policies.events.stream_drain import drain_stream
     from policies.models import DecisionEvent
 
     drain_stream()
@@ -90,7 +90,7 @@ def _fast_password_hashing(settings) -> None:
 def _clear_cache() -> Iterator[None]:
     from orgs.ratelimit import failed_token_auth
     from orgs.tokens import token_cache
-    from policies.snapshots import store
+    from policies.snapshot_store import store
 
     cache.clear()
     store.clear()

@@ -30,9 +30,9 @@ from typing import Any
 import jsonschema
 import pytest
 
-from policies.cli import check as check_cli
-from policies.cli import main as dispatcher_main
-from policies.cli import sarif as sarif_out
+from policies.enforcers.cli import check as check_cli
+from policies.enforcers.cli import main as dispatcher_main
+from policies.enforcers.cli import sarif as sarif_out
 
 TOKEN = "iat_unit-test-secret-token"
 SCHEMA_DIR = Path(__file__).parent / "schemas"
@@ -883,7 +883,7 @@ def test_no_progress_when_not_a_terminal_or_few_files(api: FakeAPI, project: Pat
 def test_django_is_not_imported(api: FakeAPI, project: Path) -> None:
     code = (
         "import json, sys\n"
-        "from policies.cli import main\n"
+        "from policies.enforcers.cli import main\n"
         f"code = main(['check', '--url', {api.url!r}, '--format', 'json', '.'])\n"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in "
         "('django', 'rest_framework'))\n"

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from policies.cli import ref as ref_cli
+from policies.enforcers.cli import ref as ref_cli
 
 SHA = "sha256:" + "a" * 64
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _parser() -> argparse.ArgumentParser:
-    # Stand-in for policies.cli.build_parser, which also needs the scan and check commands.
+    # The ref subcommand alone, as the dispatcher registers it.
     parser = argparse.ArgumentParser(prog="imageaccess")
     subparsers = parser.add_subparsers(dest="command", required=True)
     ref_cli.add_parser(subparsers)
@@ -131,7 +131,7 @@ def test_run_writes_to_stdout_by_default(capsys: pytest.CaptureFixture[str]) -> 
 
 def test_ref_command_does_not_import_django() -> None:
     code = (
-        "import sys, policies.cli.ref, policies.engine.reference\n"
+        "import sys, policies.enforcers.cli.ref, policies.engine.reference\n"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'django')\n"
         "assert not loaded, loaded\n"
     )
@@ -141,9 +141,9 @@ def test_ref_command_does_not_import_django() -> None:
 def test_main_dispatches_ref(capsys: pytest.CaptureFixture[str]) -> None:
     # The real entry point also registers `scan` and `check`, written separately; until they
     # exist this test cannot import them and is skipped rather than failing.
-    pytest.importorskip("policies.cli.scan")
-    pytest.importorskip("policies.cli.check")
-    from policies.cli import main
+    pytest.importorskip("policies.enforcers.cli.scan")
+    pytest.importorskip("policies.enforcers.cli.check")
+    from policies.enforcers.cli import main
 
     assert main(["ref", "--json", "nginx", "busybox:1.36"]) == 0
     results = [json.loads(line) for line in capsys.readouterr().out.splitlines()]

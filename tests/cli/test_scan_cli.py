@@ -11,7 +11,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from policies.cli import scan as scan_cli
+from policies.enforcers.cli import scan as scan_cli
 
 SCHEMA = {
     "type": "object",
@@ -194,7 +194,7 @@ def test_module_runs_without_django(project: Path) -> None:
         "        raise ImportError('django imported')\n"
         "    return real(name, *a, **k)\n"
         "builtins.__import__ = guard\n"
-        "from policies.cli.scan import main\n"
+        "from policies.enforcers.cli.scan import main\n"
         f"sys.exit(main(['--json', {str(project)!r}]))\n"
     )
     proc = subprocess.run(

@@ -1,7 +1,7 @@
 """Decision events made in bulk for the Usage, event list and API tests.
 
 Events are inserted with ``bulk_create`` (no decisions are run), so a test can put any number
-of them on any day and then roll them up with ``policies.usage.roll_up_events``.
+of them on any day and then roll them up with ``policies.events.rollups.roll_up_events``.
 """
 
 from __future__ import annotations

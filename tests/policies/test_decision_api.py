@@ -203,7 +203,7 @@ def test_unreadable_policy_fails_closed_with_503(
     bearer(api, tokens["mike"])
     api.get("/api/v1/me")  # authenticate once so the failure below hits the policy read
     with mock.patch(
-        "policies.snapshots.load_catalog", side_effect=OperationalError("connection refused")
+        "policies.snapshot_store.load_catalog", side_effect=OperationalError("connection refused")
     ):
         response = api.post(URL, {"image": "nginx"}, format="json")
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE

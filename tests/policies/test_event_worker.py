@@ -22,8 +22,9 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from imageaccess import redis_client
-from policies.decisions import decide_images
-from policies.events import RequestContext, record_decisions
+from policies.decision_service import decide_images
+from policies.events.event_rows import RequestContext
+from policies.events.stream_writer import record_decisions
 from policies.models import DecisionEvent
 from tests.conftest import Cast
 
@@ -135,7 +136,7 @@ def wait_for(predicate, timeout: float = 60.0) -> bool:
 
 
 def trigger_drain() -> None:
-    from policies.tasks import drain_decision_events
+    from policies.events.tasks import drain_decision_events
 
     drain_decision_events.delay()
 

@@ -17,18 +17,14 @@ from django.db import connection
 from django.utils import timezone
 
 from imageaccess import redis_client
-from policies import events
-from policies.decisions import decide_images
-from policies.events import (
-    RequestContext,
-    deferred_stream,
-    drain_stream,
-    outage_batch,
-    record_decisions,
-)
+from policies.decision_service import decide_images
+from policies.events import stream_writer
+from policies.events.event_rows import RequestContext
+from policies.events.rollups import roll_up_and_purge
+from policies.events.stream_drain import drain_stream
+from policies.events.stream_writer import deferred_stream, outage_batch, record_decisions
 from policies.models import DailyUsage, DecisionEvent, RollupState
 from policies.services import update_policy
-from policies.usage import roll_up_and_purge
 from tests.conftest import Cast
 
 pytestmark = pytest.mark.django_db
@@ -114,8 +110,6 @@ def test_entries_of_a_dead_consumer_are_claimed_and_stored_once(
 def test_a_batch_stored_but_not_acknowledged_is_not_stored_twice(
     cast: Cast, stream: redis.Redis, settings
 ) -> None:
-    from policies import events
-
     settings.EVENT_CLAIM_IDLE_SECONDS = 1
     decide_and_record(cast, ["nginx", "bitnami/redis"])
     original_xack = redis.Redis.xack
@@ -126,7 +120,7 @@ def test_a_batch_stored_but_not_acknowledged_is_not_stored_twice(
     redis.Redis.xack = crash_after_commit  # type: ignore[method-assign]
     try:
         with pytest.raises(ConnectionError):
-            events.drain_stream(consumer="first")
+            drain_stream(consumer="first")
     finally:
         redis.Redis.xack = original_xack  # type: ignore[method-assign]
     assert DecisionEvent.objects.count() == 2
@@ -326,13 +320,13 @@ def test_during_a_redis_outage_events_are_stored_in_batches_not_per_request(
     monkeypatch.setattr(outage_batch, "max_age", 60.0)
     monkeypatch.setattr(outage_batch, "max_rows", 30)
     inserts: list[int] = []
-    store = events.store_rows
+    store = stream_writer.store_rows
 
     def counted(rows: Any) -> int:
         inserts.append(len(rows))
         return store(rows)
 
-    monkeypatch.setattr(events, "store_rows", counted)
+    monkeypatch.setattr(stream_writer, "store_rows", counted)
     try:
         for _ in range(14):  # 28 events: under the batch size, inside its age
             decide_and_record(cast, ["nginx", "someuser/x"])

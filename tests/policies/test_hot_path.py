@@ -23,7 +23,7 @@ from rest_framework.test import APIClient
 
 from imageaccess import redis_client
 from policies.services import update_policy
-from policies.snapshots import store
+from policies.snapshot_store import store
 from tests.conftest import Cast, bearer
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -39,7 +39,7 @@ pytestmark = [
 class RedisCounter:
     """Counts the commands the request's thread sends on any connection (a pipeline once).
 
-    The event XADD's reply is not awaited (``policies.events.DeferredStream``); every other
+    The event XADD's reply is not awaited (``stream_writer.DeferredStream``); every other
     command is a full round trip. Background threads (the snapshot version listener's
     subscription and health checks) serve no request and are not counted.
     """
@@ -126,7 +126,7 @@ def test_cold_decision_runs_a_small_fixed_number_of_queries(
 def test_warm_registry_token_runs_no_sql(
     cast: Cast, tokens: dict[str, str], real_redis: None, client, tmp_path, settings
 ) -> None:
-    from policies.registry.signing import signing_key
+    from policies.enforcers.token_service.signing import signing_key
 
     settings.REGISTRY_KEY_FILE = tmp_path / "key.pem"
     signing_key.cache_clear()
@@ -143,7 +143,7 @@ def test_warm_registry_token_runs_no_sql(
 def test_policy_change_reaches_another_process_through_the_published_version(
     cast: Cast, tokens: dict[str, str], real_redis: None, settings
 ) -> None:
-    from policies.snapshots import VERSION_KEY, current_version, publish_snapshot_version
+    from policies.snapshot_store import VERSION_KEY, current_version, publish_snapshot_version
 
     settings.SNAPSHOT_REFRESH_SECONDS = 0
     api = bearer(APIClient(), tokens["mike"])

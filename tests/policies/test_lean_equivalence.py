@@ -18,7 +18,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from orgs.ratelimit import failed_token_auth
-from policies.api import DecisionView
+from policies.enforcers.decision_api import DecisionView
 from policies.services import update_policy
 
 pytestmark = pytest.mark.django_db
@@ -149,7 +149,7 @@ def test_lean_handler_answers_like_the_full_stack(
     cast: Any, tokens: dict[str, str], tmp_path: Any, settings: Any
 ) -> None:
     from imageaccess import wsgi
-    from policies.registry.signing import signing_key
+    from policies.enforcers.token_service.signing import signing_key
 
     settings.REGISTRY_KEY_FILE = tmp_path / "key.pem"
     signing_key.cache_clear()

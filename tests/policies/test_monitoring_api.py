@@ -12,8 +12,8 @@ from rest_framework.test import APIClient
 
 from orgs.models import ActivityLog, TokenScope
 from orgs.tokens import mint_token
+from policies.events.usage_reports import utc_today
 from policies.models import AccessRequest, ImageAccessPolicy, RepositoryException
-from policies.reports import utc_today
 from policies.services import update_policy
 from tests.conftest import Cast, bearer
 from tests.console.events import Pull, add_events

@@ -9,9 +9,9 @@ import pytest
 from rest_framework.test import APIClient
 
 from policies import api as policies_api
-from policies import snapshots
+from policies import snapshot_store
 from policies.services import update_policy
-from policies.snapshots import store
+from policies.snapshot_store import store
 from tests.conftest import Cast, bearer
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +43,7 @@ def test_waiting_for_a_version_returns_once_it_is_in_effect(
             update_policy(org=cast.acme, actor=cast.olivia, changes={"allow_community": True})
         pauses.append(seconds)
 
-    monkeypatch.setattr(snapshots.time, "sleep", another_write_lands_while_waiting)
+    monkeypatch.setattr(snapshot_store.time, "sleep", another_write_lands_while_waiting)
     read = bearer(APIClient(), tokens["mike"]).get(URL, {"version": version + 1})
     assert read.status_code == HTTPStatus.OK
     assert read.json()["allow_community"] is True

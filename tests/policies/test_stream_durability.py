@@ -11,8 +11,9 @@ import redis
 from django.test import Client
 
 from imageaccess import redis_client
-from policies import events
-from policies.events import DeferredStream, deferred_stream, drain_stream
+from policies.events import stream_drain
+from policies.events.stream_drain import drain_stream
+from policies.events.stream_writer import DeferredStream, deferred_stream
 from policies.models import DecisionEvent
 from tests.conftest import Cast
 from tests.faults.services import PrivateRedis, private_redis
@@ -23,9 +24,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def fresh_watch() -> Iterator[None]:
-    events._group_watch.seen = False
+    stream_drain._group_watch.seen = False
     yield
-    events._group_watch.seen = False
+    stream_drain._group_watch.seen = False
     redis_client._client.cache_clear()
     redis_client.breaker.reset()
 

@@ -12,10 +12,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from policies.charts import axis, column_chart, row_chart, short_number
+from policies.console.charts import axis, column_chart, row_chart, short_number
+from policies.events.rollups import roll_up_events
+from policies.events.usage_reports import period_days, usage_report, utc_today
 from policies.models import DailyUsage, DecisionEvent
-from policies.reports import period_days, usage_report, utc_today
-from policies.usage import roll_up_events
 from tests.conftest import Cast
 from tests.console.conftest import World, client_for, make_world
 from tests.console.events import Pull, add_events, add_realistic_events

@@ -1,4 +1,4 @@
-"""Unit tests for policies.registry.keys and policies.registry.jwt_tokens (no external programs)."""
+"""Unit tests for the token service's ``keys`` and ``jwt_tokens`` (no external programs)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from policies.registry.jwt_tokens import (
+from policies.enforcers.token_service.jwt_tokens import (
     MAX_SCOPES,
     Scope,
     ScopeError,
@@ -28,7 +28,7 @@ from policies.registry.jwt_tokens import (
     scopes_to_access,
     verify_registry_token,
 )
-from policies.registry.keys import (
+from policies.enforcers.token_service.keys import (
     SigningKey,
     algorithm_for,
     build_cert_bundle,
@@ -426,7 +426,8 @@ def test_no_django_import() -> None:
     import sys
 
     code = (
-        "import sys, policies.registry.keys, policies.registry.jwt_tokens; "
+        "import sys, policies.enforcers.token_service.keys, "
+        "policies.enforcers.token_service.jwt_tokens; "
         "sys.exit(1 if 'django' in sys.modules else 0)"
     )
     root = Path(__file__).resolve().parents[2]

@@ -20,8 +20,8 @@ from django.utils import timezone
 
 from orgs.models import PersonalAccessToken, RegistryRefreshToken
 from orgs.tokens import TokenPrefix, hash_token, mint_token, revoke_token
-from policies.registry.jwt_tokens import verify_registry_token
-from policies.registry.signing import signing_key
+from policies.enforcers.token_service.jwt_tokens import verify_registry_token
+from policies.enforcers.token_service.signing import signing_key
 from tests.conftest import Cast
 
 pytestmark = pytest.mark.django_db

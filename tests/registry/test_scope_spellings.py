@@ -19,8 +19,8 @@ import pytest
 from django.test import Client
 
 from orgs.models import Organization
-from policies.registry.jwt_tokens import verify_registry_token
-from policies.registry.signing import signing_key
+from policies.enforcers.token_service.jwt_tokens import verify_registry_token
+from policies.enforcers.token_service.signing import signing_key
 from policies.services import update_policy
 from tests.conftest import Cast
 

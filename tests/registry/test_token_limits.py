@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from policies.registry.signing import signing_key
+from policies.enforcers.token_service.signing import signing_key
 from tests.conftest import Cast
 
 pytestmark = pytest.mark.django_db

@@ -13,8 +13,8 @@ from django.test import Client
 
 from orgs.models import Organization
 from orgs.tokens import mint_token, revoke_token
-from policies.registry.jwt_tokens import verify_registry_token
-from policies.registry.signing import signing_key
+from policies.enforcers.token_service.jwt_tokens import verify_registry_token
+from policies.enforcers.token_service.signing import signing_key
 from policies.services import update_policy
 from tests.conftest import Cast, stored_events
 
@@ -336,7 +336,7 @@ def test_unreadable_policy_grants_nothing_and_asks_to_retry(
     acme_on: None, tokens: dict[str, str], client: Client
 ) -> None:
     auth = basic("mike", tokens["mike"])
-    with mock.patch("policies.snapshots.load_catalog", side_effect=OperationalError("down")):
+    with mock.patch("policies.snapshot_store.load_catalog", side_effect=OperationalError("down")):
         response = get(client, "repository:library/nginx:pull", auth=auth)
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
     assert response["Retry-After"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from policies.scan.dockerfile import ScanResult, scan_dockerfile
+from policies.engine.scanners.dockerfile import ScanResult, scan_dockerfile
 
 
 def scan(text: str, build_args: Mapping[str, str] | None = None, **kw: str) -> ScanResult:

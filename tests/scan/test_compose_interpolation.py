@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from policies.scan.compose import (
+from policies.engine.scanners.compose import (
     DotenvError,
     InterpolationError,
     load_compose_env,

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from policies.scan.compose import scan_compose, scan_compose_project
-from policies.scan.discover import scan_paths
-from policies.scan.dockerfile import ScanResult
+from policies.engine.scanners.compose import scan_compose, scan_compose_project
+from policies.engine.scanners.discover import scan_paths
+from policies.engine.scanners.dockerfile import ScanResult
 
 
 def images(result: ScanResult) -> set[str]:

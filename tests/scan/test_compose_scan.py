@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from policies.scan.compose import scan_compose
-from policies.scan.dockerfile import ScanResult
+from policies.engine.scanners.compose import scan_compose
+from policies.engine.scanners.dockerfile import ScanResult
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

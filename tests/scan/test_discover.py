@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from policies.scan.discover import classify, discover, scan_paths
+from policies.engine.scanners.discover import classify, discover, scan_paths
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,13 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from policies.scan.compose import InterpolationError, substitute
-from policies.scan.dockerfile import ScanResult, ShellLexError, expand_word, scan_dockerfile
+from policies.engine.scanners.compose import InterpolationError, substitute
+from policies.engine.scanners.dockerfile import (
+    ScanResult,
+    ShellLexError,
+    expand_word,
+    scan_dockerfile,
+)
 
 DOCKERFILE_ATOMS = st.sampled_from(
     [
@@ -161,7 +166,7 @@ def test_interpolation_only_raises_interpolation_errors(template: str) -> None:
 )
 @given(text=yaml_text)
 def test_compose_scanner_never_raises(tmp_path: Path, text: str) -> None:
-    from policies.scan.compose import scan_compose
+    from policies.engine.scanners.compose import scan_compose
 
     _assert_well_formed(scan_compose(text, path=str(tmp_path / "compose.yaml"), environ={}))
 
@@ -173,7 +178,7 @@ def test_compose_scanner_never_raises(tmp_path: Path, text: str) -> None:
     ).map("".join)
 )
 def test_flag_fast_path_agrees_with_the_buildkit_port(line: str) -> None:
-    from policies.scan.dockerfile import _extract_flags, _extract_flags_slow
+    from policies.engine.scanners.dockerfile import _extract_flags, _extract_flags_slow
 
     assert _extract_flags(line) == _extract_flags_slow(line)
 
@@ -185,7 +190,7 @@ def test_flag_fast_path_agrees_with_the_buildkit_port(line: str) -> None:
 def test_merging_any_two_compose_files_never_raises(
     tmp_path: Path, first: str, second: str
 ) -> None:
-    from policies.scan.compose import scan_compose_project
+    from policies.engine.scanners.compose import scan_compose_project
 
     (tmp_path / "a.yml").write_text(first, encoding="utf-8", errors="replace")
     (tmp_path / "b.yml").write_text(second, encoding="utf-8", errors="replace")

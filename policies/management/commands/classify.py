@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from policies.decisions import PolicyUnavailable, UnknownOrganization, decide_images
+from policies.decision_service import PolicyUnavailable, UnknownOrganization, decide_images
 from policies.engine.classify import hub_path
 from policies.engine.reference import InvalidReference, parse_docker_ref
 from policies.models import PublisherNamespace

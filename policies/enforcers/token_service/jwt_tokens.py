@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from policies.registry.keys import PublicKey, SigningKey
+from policies.enforcers.token_service.keys import PublicKey, SigningKey
 
 __all__ = [
     "MAX_SCOPES",

@@ -11,7 +11,7 @@ from django.db import DatabaseError
 
 from imageaccess.startup import startup_checks
 from orgs.models import Organization
-from policies.decisions import named_org_slugs
+from policies.decision_service import named_org_slugs
 
 
 @startup_checks.register()

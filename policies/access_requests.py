@@ -24,7 +24,7 @@ from imageaccess.mail import mail_subject
 from orgs.activity import log_action
 from orgs.models import Membership, Organization, PersonalAccessToken
 from orgs.roles import Capability, Role, role_can
-from policies.decisions import PolicyUnavailable, decide_images
+from policies.decision_service import PolicyUnavailable, decide_images
 from policies.models import AccessRequest, RepositoryException
 from policies.services import (
     PolicyError,

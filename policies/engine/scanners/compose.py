@@ -55,7 +55,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import yaml
 
-from policies.scan.dockerfile import (
+from policies.engine.scanners.dockerfile import (
     ImageKind,
     ImageUse,
     ScanError,
@@ -1454,7 +1454,7 @@ def scan_compose(
     contexts, ``extends.file``, ``include`` and the default ``.env`` resolve against
     ``path``'s directory. ``environ`` defaults to ``os.environ``. Files Compose merges on
     its own (override files, ``COMPOSE_FILE``) are the business of
-    :func:`policies.scan.discover.scan_paths`.
+    :func:`policies.engine.scanners.discover.scan_paths`.
     """
     return scan_compose_project(
         [path],

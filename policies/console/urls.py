@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from policies import views
+from policies.console import views
 
 app_name = "policies"
 

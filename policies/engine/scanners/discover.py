@@ -55,14 +55,14 @@ from typing import Literal
 
 import yaml
 
-from policies.scan.compose import (
+from policies.engine.scanners.compose import (
     DockerfileCache,
     DotenvError,
     dedupe,
     parse_dotenv,
     scan_compose_project,
 )
-from policies.scan.dockerfile import ScanError, ScanResult, detect_syntax
+from policies.engine.scanners.dockerfile import ScanError, ScanResult, detect_syntax
 
 __all__ = [
     "COMPOSE_NAMES",

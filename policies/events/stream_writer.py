@@ -1,91 +1,36 @@
 """Recording decisions as events without making the decision wait for PostgreSQL.
 
 The request path appends one stream entry per request (all of its decisions) to a Redis
-stream: one command, whose reply the request does not wait for (``DeferredStream``).
-``drain_stream`` (a Celery task, and ``manage.py drain_events``) reads
-the stream with a consumer group in batches, inserts them in bulk and only then acknowledges,
-so a worker killed mid-batch loses nothing: its pending entries are claimed by the next
-consumer. Inserts are idempotent (``event_id`` is unique), so a batch inserted but not
-acknowledged is not inserted twice. Without Redis, or while it is down, events are written to
-the database directly.
+stream: one command, whose reply the request does not wait for (``DeferredStream``). Without
+Redis, or while it is down, events are written to the database directly, in batches during an
+outage (``OutageBatch``). ``policies.events.stream_drain`` moves the stream into PostgreSQL.
 """
 
 from __future__ import annotations
 
 import atexit
-import datetime as dt
 import logging
 import multiprocessing.util
 import os
-import socket
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-import psycopg
 import redis
 from django.conf import settings
 from django.db import Error as DjangoDatabaseError
-from django.db import connection, connections, transaction
+from django.db import connections
 from django.utils import timezone
 
-from imageaccess.redis_client import REDIS_ERRORS, STREAM_RESETS_KEY, breaker, get_redis
-from policies.decisions import ImageOutcome
-from policies.models import DecisionEvent
+from imageaccess.redis_client import REDIS_ERRORS, breaker, get_redis
+from policies.decision_service import ImageOutcome
+from policies.events.event_rows import RequestContext, event_rows, store_rows
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class RequestContext:
-    """Who asked, through which enforcer, from where."""
-
-    enforcer: str
-    user_id: int | None = None
-    username: str = ""
-    token_id: int | None = None
-    client_address: str | None = None
-    user_agent: str = ""
-
-
-def event_rows(
-    outcomes: Sequence[ImageOutcome], context: RequestContext, now: dt.datetime
-) -> list[dict[str, Any]]:
-    """One plain dict per decided image (parse errors are not decisions)."""
-    rows = []
-    for outcome in outcomes:
-        decision = outcome.decision
-        if decision is None:
-            continue
-        rows.append(
-            {
-                "event_id": uuid.uuid4().hex,
-                "org_id": decision.org_id,
-                "user_id": context.user_id,
-                "username": context.username[:150],
-                "token_id": context.token_id,
-                "image": outcome.image[:512],
-                "reference": str(decision.reference)[:512],
-                "repository": (decision.classification.hub_repository or "")[:255],
-                "category": decision.category.value,
-                "allowed": decision.allowed,
-                "would_deny": decision.would_deny,
-                "reason": decision.reason[:255],
-                "enforcer": context.enforcer,
-                "client_address": context.client_address,
-                # PostgreSQL text holds no NUL; a front server that passes one must not
-                # make the whole batch fail to store.
-                "user_agent": context.user_agent[:255].replace("\x00", ""),
-                "created_at": now.isoformat(),
-            }
-        )
-    return rows
-
 
 Rows = list[dict[str, Any]]
 # Error replies that no later XADD on this server will escape: a replica after a failover,
@@ -445,198 +390,3 @@ def record_decisions(outcomes: Sequence[ImageOutcome], context: RequestContext) 
         outage_batch.add(rows)
     else:
         store_rows(rows)
-
-
-def _model(row: dict[str, Any]) -> DecisionEvent:
-    fields = dict(row)
-    fields["created_at"] = dt.datetime.fromisoformat(fields["created_at"])
-    return DecisionEvent(**fields)
-
-
-def store_rows(rows: Sequence[dict[str, Any]]) -> int:
-    """Insert event rows; rows already stored (same ``event_id``) are skipped."""
-    if not rows:
-        return 0
-    if connection.vendor == "postgresql":
-        return _insert_postgresql(rows)
-    ids = [row["event_id"] for row in rows]
-    existing = set(
-        DecisionEvent.objects.filter(event_id__in=ids).values_list("event_id", flat=True)
-    )
-    new = [_model(row) for row in rows if row["event_id"] not in existing]
-    # ignore_conflicts still guards a race with another consumer inserting the same batch.
-    DecisionEvent.objects.bulk_create(new, ignore_conflicts=True, batch_size=1000)
-    return len(new)
-
-
-# The columns of an event row and the type each is cast to from the text array it is sent
-# in: one array per column keeps the statement the same whatever the batch size.
-_EVENT_COLUMNS = (
-    ("event_id", "text"),
-    ("org_id", "bigint"),
-    ("user_id", "bigint"),
-    ("username", "text"),
-    ("token_id", "bigint"),
-    ("image", "text"),
-    ("reference", "text"),
-    ("repository", "text"),
-    ("category", "text"),
-    ("allowed", "boolean"),
-    ("would_deny", "boolean"),
-    ("reason", "text"),
-    ("enforcer", "text"),
-    ("client_address", "inet"),
-    ("user_agent", "text"),
-    ("created_at", "timestamptz"),
-)
-_INSERT_EVENTS = (  # noqa: S608 (names from the model, values as parameters)
-    "INSERT INTO {table} ({names}) SELECT {casts} FROM unnest({arrays}) AS t({names}) "
-    "ON CONFLICT (event_id) DO NOTHING"
-).format(
-    table=DecisionEvent._meta.db_table,
-    names=", ".join(name for name, _ in _EVENT_COLUMNS),
-    casts=", ".join(f"{name}::{kind}" for name, kind in _EVENT_COLUMNS),
-    arrays=", ".join("%b::text[]" for _ in _EVENT_COLUMNS),
-)
-
-
-def _as_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    return str(value)
-
-
-def _insert_postgresql(rows: Sequence[dict[str, Any]]) -> int:
-    """One statement for the whole batch; a conflict on ``event_id`` skips the row.
-
-    Measured with bench/bench_drain.py: Django's ``bulk_create`` spent most of the drain's
-    time building SQL for each row; arrays of column values are sent once, and the
-    idempotency check is the unique index's, not a query before the insert.
-    """
-    columns = [[_as_text(row.get(name)) for row in rows] for name, _ in _EVENT_COLUMNS]
-    connection.ensure_connection()
-    # Server-side binding with binary arrays: Django's cursor would quote every value into
-    # the statement's text.
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(_INSERT_EVENTS, columns, binary=True)
-        return int(cursor.rowcount)
-
-
-def consumer_name() -> str:
-    """This process's consumer name in the group (host and pid: unique while it lives)."""
-    return f"{socket.gethostname()}-{os.getpid()}"
-
-
-class _GroupWatch:
-    """Notices a consumer group that vanished after this process had seen it.
-
-    That happens when Redis restarts without persistence (or loses its data otherwise): the
-    entries the group held, decisions already answered, are gone. The loss is logged and
-    counted in Redis (``STREAM_RESETS_KEY``), which ``/readyz`` reports. A worker that starts
-    after such a restart cannot tell it from a first start.
-    """
-
-    seen = False
-
-
-_group_watch = _GroupWatch()
-
-
-def _ensure_group(client: Any) -> None:
-    try:
-        client.xgroup_create(settings.EVENT_STREAM, settings.EVENT_GROUP, id="0", mkstream=True)
-    except REDIS_ERRORS as exc:
-        if "BUSYGROUP" not in str(exc):
-            raise
-        _group_watch.seen = True
-        return
-    if _group_watch.seen:
-        resets = client.incr(STREAM_RESETS_KEY)
-        logger.error(
-            "the decision event stream's consumer group was gone: Redis restarted empty or "
-            "lost its data, and decisions it held were lost (reset %s); run Redis with "
-            "appendonly yes",
-            resets,
-        )
-    _group_watch.seen = True
-
-
-def _rows_of(entries: Sequence[tuple[bytes, dict[bytes, bytes]]]) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for entry_id, fields in entries:
-        try:
-            rows.extend(orjson.loads(fields[b"events"]))
-        except (KeyError, orjson.JSONDecodeError, TypeError):
-            # A malformed entry can never be stored; acknowledging it keeps the stream moving.
-            logger.error("dropping malformed decision event entry %r", entry_id)
-    return rows
-
-
-def _store_and_ack(client: Any, entries: Sequence[tuple[bytes, dict[bytes, bytes]]]) -> int:
-    if not entries:
-        return 0
-    rows = _rows_of(entries)
-    with transaction.atomic():
-        stored = store_rows(rows)
-    ids = [entry_id for entry_id, _ in entries]
-    # Only after the rows are committed: a crash before this line leaves them pending.
-    # Acknowledged and deleted in one round trip.
-    pipe = client.pipeline(transaction=False)
-    pipe.xack(settings.EVENT_STREAM, settings.EVENT_GROUP, *ids)
-    pipe.xdel(settings.EVENT_STREAM, *ids)
-    pipe.execute()
-    return stored
-
-
-def _forget_dead_consumers(client: Any, *, keep: str, idle_ms: int) -> None:
-    """Remove consumers that hold nothing and have been idle past the claim delay.
-
-    Each worker process joins the group under its own name, so every restart leaves one
-    behind; their pending entries were claimed above, and an empty, idle consumer is only
-    clutter in ``XINFO`` and in the group's memory.
-    """
-    stream, group = settings.EVENT_STREAM, settings.EVENT_GROUP
-    consumers: Any = client.xinfo_consumers(stream, group)
-    for info in consumers:
-        name = info["name"].decode() if isinstance(info["name"], bytes) else str(info["name"])
-        if name != keep and int(info["pending"]) == 0 and int(info["idle"]) > idle_ms:
-            client.xgroup_delconsumer(stream, group, name)
-
-
-def drain_stream(*, max_batches: int = 100, consumer: str | None = None) -> int:
-    """Move events from the Redis stream into the database; return how many were inserted.
-
-    First claims entries left pending by consumers idle for longer than
-    ``IMAGEACCESS_EVENT_CLAIM_IDLE_SECONDS`` (a crashed worker), then reads new ones.
-    """
-    deferred_stream.flush()  # this thread's own appends are in the stream before it is read
-    outage_batch.flush()
-    client = get_redis()
-    if client is None:
-        return 0
-    consumer = consumer or consumer_name()
-    _ensure_group(client)
-    stream, group, size = settings.EVENT_STREAM, settings.EVENT_GROUP, settings.EVENT_BATCH_SIZE
-    inserted = 0
-    cursor = "0-0"
-    idle_ms = settings.EVENT_CLAIM_IDLE_SECONDS * 1000
-    for _ in range(max_batches):
-        result: Any = client.xautoclaim(
-            stream, group, consumer, idle_ms, start_id=cursor, count=size
-        )
-        cursor, claimed = result[0], result[1]
-        inserted += _store_and_ack(client, claimed)
-        if cursor in (b"0-0", "0-0"):
-            break
-    _forget_dead_consumers(client, keep=consumer, idle_ms=idle_ms)
-    for _ in range(max_batches):
-        response: Any = client.xreadgroup(group, consumer, {stream: ">"}, count=size)
-        if not response:
-            break
-        entries = response[0][1]
-        if not entries:
-            break
-        inserted += _store_and_ack(client, entries)
-    return inserted

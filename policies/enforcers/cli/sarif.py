@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from policies.cli.check import Finding
+    from policies.enforcers.cli.check import Finding
 
 __all__ = ["RULES", "SCHEMA_URI", "SRCROOT", "artifact_location", "build_log"]
 
@@ -165,7 +165,7 @@ def build_log(
     exit_code: int,
     cwd: str | None = None,
 ) -> dict[str, Any]:
-    """The SARIF log for ``findings`` (as built by :func:`policies.cli.check.build_report`)."""
+    """The SARIF log for ``findings`` (as ``check.build_report`` builds them)."""
     base = os.path.abspath(cwd or os.getcwd())
     rule_ids = list(RULES)
     rule_ids += sorted({f.rule_id for f in findings} - set(RULES))

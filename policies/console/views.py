@@ -1,4 +1,5 @@
-"""Policy pages: Image access, exceptions, usage, events, My access and access requests.
+"""Policy pages: the overview, Image access, exceptions, usage, events, My access and access
+requests.
 
 Everyone in the organization reads the policy pages; only owners change them (``MANAGE_POLICY``
 on unsafe methods, checked by ``OrgMixin`` before any view code runs). Usage and the event list
@@ -23,17 +24,24 @@ from django.views.generic import FormView, ListView, TemplateView
 from imageaccess.csv_export import csv_response
 from orgs.models import Organization
 from orgs.roles import Capability
-from orgs.views import ConsoleMixin, OrgActionView, current_user
-from policies.charts import column_chart, row_chart
-from policies.forms import (
+from orgs.tenancy import ConsoleMixin, OrgActionView, current_user
+from policies.access_requests import (
+    RequestError,
+    approve_request,
+    decline_request,
+    describe,
+    file_request,
+    pending_values,
+)
+from policies.console.charts import column_chart, row_chart
+from policies.console.forms import (
     AccessRequestForm,
     EventFilterForm,
     ExceptionForm,
     ImageAccessForm,
     RequestDecisionForm,
 )
-from policies.models import AccessRequest, DecisionEvent, ImageAccessPolicy, RepositoryException
-from policies.reports import (
+from policies.events.usage_reports import (
     CATEGORY_LABELS,
     OUTCOME_LABELS,
     PERIODS,
@@ -43,14 +51,7 @@ from policies.reports import (
     recent_denials,
     usage_report,
 )
-from policies.requests import (
-    RequestError,
-    approve_request,
-    decline_request,
-    describe,
-    file_request,
-    pending_values,
-)
+from policies.models import AccessRequest, DecisionEvent, ImageAccessPolicy, RepositoryException
 from policies.services import (
     BUSINESS_REQUIRED,
     PolicyError,
@@ -120,6 +121,22 @@ def pull_summary(policy: ImageAccessPolicy, org: Organization) -> PullSummary:
         blocked=blocked,
         audit=policy.audit_mode,
     )
+
+
+class OrganizationOverviewView(ConsoleMixin, TemplateView):
+    """``/orgs/<slug>/`` (``orgs:home``): the organization at a glance, image access included.
+
+    Your role, the plan, whether image access is on, the namespaces and the member count.
+    """
+
+    template_name = "policies/overview.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["namespaces"] = self.org.namespaces.all()
+        context["member_count"] = self.org.memberships.count()
+        context["policy"] = get_policy(self.org)
+        return context
 
 
 class ImageAccessView(ConsoleMixin, FormView):
@@ -225,8 +242,9 @@ class ExceptionRemoveView(OrgActionView):
 class UsageView(ConsoleMixin, TemplateView):
     """``/orgs/<slug>/usage/?days=7|30|90``: pulls over time, by type, top denials (owners).
 
-    Reads daily rollups only (``policies.reports.usage_report``): a fixed number of queries at
-    any volume. The charts are SVG laid out in ``policies.charts``; no JavaScript.
+    Reads daily rollups only (``policies.events.usage_reports.usage_report``): a fixed number
+    of queries at any volume. The charts are SVG laid out in ``policies.console.charts``; no
+    JavaScript.
     """
 
     template_name = "policies/usage.html"
@@ -339,7 +357,7 @@ class MyAccessView(ConsoleMixin, FormView):
     """``/orgs/<slug>/my-access/``: the caller's recent denials and requests; ask for access.
 
     ``?repository=ns/name`` (the "Ask for access" links) pre-fills the form. Any member may
-    file (POST), the rules live in ``policies.requests.file_request``.
+    file (POST), the rules live in ``policies.access_requests.file_request``.
     """
 
     template_name = "policies/my_access.html"

@@ -14,9 +14,9 @@ from imageaccess.input_rules import (
     validate_single_line,
 )
 from orgs.forms import DateInput, end_of_day
+from policies.access_requests import IMAGE_TYPES, MAX_COMMENT, MAX_JUSTIFICATION
+from policies.events.usage_reports import CATEGORY_LABELS, OUTCOME_LABELS, PERIODS, EventFilters
 from policies.models import AccessRequest, DecisionEvent
-from policies.reports import CATEGORY_LABELS, OUTCOME_LABELS, PERIODS, EventFilters
-from policies.requests import IMAGE_TYPES, MAX_COMMENT, MAX_JUSTIFICATION
 
 
 class ImageAccessForm(forms.Form):

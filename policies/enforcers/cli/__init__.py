@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with every subcommand registered."""
-    from policies.cli import check, ref, scan
+    from policies.enforcers.cli import check, ref, scan
 
     parser = argparse.ArgumentParser(
         prog="imageaccess",

@@ -19,7 +19,7 @@ scan problem, then a summary::
     3 images checked in 2 files: 2 allowed, 1 denied
 
 ``--format json`` prints ``{"images": [...], "errors": [...], "summary": {...}}`` and
-``--format sarif`` a SARIF 2.1.0 log for code-scanning tools (:mod:`policies.cli.sarif`).
+``--format sarif`` a SARIF 2.1.0 log for code-scanning tools (:mod:`policies.enforcers.cli.sarif`).
 When the report goes to ``--output FILE`` or is machine-readable, the text lines are also
 written to stderr so a CI log still shows what was denied.
 
@@ -56,10 +56,10 @@ from datetime import UTC, datetime
 from email.message import Message
 from typing import IO, Any, Literal, TextIO
 
-from policies.cli import sarif
-from policies.cli.scan import add_scan_options, require_paths
-from policies.scan.discover import discover, scan_paths
-from policies.scan.dockerfile import ImageUse, ScanError
+from policies.enforcers.cli import sarif
+from policies.enforcers.cli.scan import add_scan_options, require_paths
+from policies.engine.scanners.discover import discover, scan_paths
+from policies.engine.scanners.dockerfile import ImageUse, ScanError
 
 __all__ = [
     "BATCH_SIZE",

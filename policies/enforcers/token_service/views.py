@@ -37,17 +37,18 @@ from orgs.tokens import (
     mint_refresh_token,
     names_user,
 )
-from policies.decisions import PolicyUnavailable, UnknownOrganization, decide_images
-from policies.engine.reference import InvalidReference, parse_normalized_named
-from policies.events import RequestContext, record_decisions
-from policies.registry.jwt_tokens import (
+from policies.decision_service import PolicyUnavailable, UnknownOrganization, decide_images
+from policies.enforcers.token_service.jwt_tokens import (
     Scope,
     ScopeError,
     error_body,
     issue_registry_token,
     parse_scopes,
 )
-from policies.registry.signing import signing_key
+from policies.enforcers.token_service.signing import signing_key
+from policies.engine.reference import InvalidReference, parse_normalized_named
+from policies.events.event_rows import RequestContext
+from policies.events.stream_writer import record_decisions
 
 logger = logging.getLogger(__name__)
 

@@ -30,8 +30,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from policies.scan.discover import scan_paths
-from policies.scan.dockerfile import ImageUse, ScanError, ScanResult
+from policies.engine.scanners.discover import scan_paths
+from policies.engine.scanners.dockerfile import ImageUse, ScanError, ScanResult
 
 __all__ = [
     "EXIT_ERRORS",

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from policies.engine.decide import Decision, decide
 from policies.engine.reference import InvalidReference, Reference, parse_docker_ref
-from policies.snapshots import SnapshotsUnavailable, store
+from policies.snapshot_store import SnapshotsUnavailable, store
 
 
 class PolicyUnavailable(Exception):

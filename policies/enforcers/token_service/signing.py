@@ -8,7 +8,7 @@ from typing import Literal
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from policies.registry.keys import SigningKey, build_cert_bundle, load_signing_key
+from policies.enforcers.token_service.keys import SigningKey, build_cert_bundle, load_signing_key
 
 
 @lru_cache(maxsize=1)
