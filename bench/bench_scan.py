@@ -31,7 +31,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from policies.engine.scanners.compose import scan_compose  # noqa: E402
-from policies.engine.scanners.dockerfile import scan_dockerfile  # noqa: E402
+from policies.engine.scanners.dockerfile_stages import scan_dockerfile  # noqa: E402
 
 BUDGET_MS = 200.0
 DOCKERFILE_LINES = 5_000

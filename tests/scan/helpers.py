@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from policies.engine.scanners.dockerfile import ScanResult, scan_dockerfile
+from policies.engine.scanners.dockerfile_stages import scan_dockerfile
+from policies.engine.scanners.results import ScanResult
 
 
 def scan(text: str, build_args: Mapping[str, str] | None = None, **kw: str) -> ScanResult:

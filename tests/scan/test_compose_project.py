@@ -13,7 +13,7 @@ import pytest
 
 from policies.engine.scanners.compose import scan_compose, scan_compose_project
 from policies.engine.scanners.discover import scan_paths
-from policies.engine.scanners.dockerfile import ScanResult
+from policies.engine.scanners.results import ScanResult
 
 
 def images(result: ScanResult) -> set[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from policies.engine.scanners.compose import scan_compose
-from policies.engine.scanners.dockerfile import ScanResult
+from policies.engine.scanners.results import ScanResult
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -9,12 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from policies.engine.scanners.compose import InterpolationError, substitute
-from policies.engine.scanners.dockerfile import (
-    ScanResult,
-    ShellLexError,
-    expand_word,
-    scan_dockerfile,
-)
+from policies.engine.scanners.dockerfile_stages import scan_dockerfile
+from policies.engine.scanners.results import ScanResult
+from policies.engine.scanners.shell_lexer import ShellLexError, expand_word
 
 DOCKERFILE_ATOMS = st.sampled_from(
     [
@@ -178,7 +175,7 @@ def test_compose_scanner_never_raises(tmp_path: Path, text: str) -> None:
     ).map("".join)
 )
 def test_flag_fast_path_agrees_with_the_buildkit_port(line: str) -> None:
-    from policies.engine.scanners.dockerfile import _extract_flags, _extract_flags_slow
+    from policies.engine.scanners.dockerfile_parser import _extract_flags, _extract_flags_slow
 
     assert _extract_flags(line) == _extract_flags_slow(line)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from policies.engine.scanners.dockerfile import ShellLexError, expand_word
+from policies.engine.scanners.shell_lexer import ShellLexError, expand_word
 
 ENV = {"PWD": "/home", "SHELL": "bash", "KOREAN": "한국어", "NULL": ""}
 

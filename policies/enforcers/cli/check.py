@@ -59,7 +59,7 @@ from typing import IO, Any, Literal, TextIO
 from policies.enforcers.cli import sarif
 from policies.enforcers.cli.scan import add_scan_options, require_paths
 from policies.engine.scanners.discover import discover, scan_paths
-from policies.engine.scanners.dockerfile import ImageUse, ScanError
+from policies.engine.scanners.results import ImageUse, ScanError
 
 __all__ = [
     "BATCH_SIZE",

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from policies.engine.scanners.discover import scan_paths
-from policies.engine.scanners.dockerfile import ImageUse, ScanError, ScanResult
+from policies.engine.scanners.results import ImageUse, ScanError, ScanResult
 
 __all__ = [
     "EXIT_ERRORS",

@@ -55,12 +55,13 @@ from collections.abc import Callable, Mapping, Sequence
 
 import yaml
 
-from policies.engine.scanners.dockerfile import (
+from policies.engine.scanners.dockerfile_stages import scan_dockerfile
+from policies.engine.scanners.go_quote import go_quote
+from policies.engine.scanners.results import (
     ImageKind,
     ImageUse,
     ScanError,
     ScanResult,
-    scan_dockerfile,
     validate_reference,
 )
 
@@ -163,7 +164,7 @@ def substitute(template: str, lookup: Lookup) -> str:
             braced = True
         if not substitution:
             raise InterpolationError(
-                f"Invalid template: {_go_quote(template)}", invalid_template=template
+                f"Invalid template: {go_quote(template)}", invalid_template=template
             )
         if braced and operator is not None and operator in substitution:
             value = _apply_operator(operator, substitution, lookup)
@@ -171,11 +172,6 @@ def substitute(template: str, lookup: Lookup) -> str:
         return lookup(substitution) or ""
 
     return _TEMPLATE.sub(replace, template)
-
-
-def _go_quote(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
 
 
 # --------------------------------------------------------------------------------------
@@ -288,7 +284,7 @@ class _DotenvParser:
                 break
             if ch in "_.-[]" or ch.isalnum():
                 continue
-            raise DotenvError(self.line, f"unexpected character {_go_quote(ch)} in variable name")
+            raise DotenvError(self.line, f"unexpected character {go_quote(ch)} in variable name")
         if not src:
             raise DotenvError(self.line, "zero length string")
         key = key.rstrip()
@@ -537,7 +533,7 @@ class _Converter:
                 if exc.invalid_template is not None:
                     message = (
                         f"invalid interpolation format for {where}: "
-                        f"{_go_quote(exc.invalid_template)}; "
+                        f"{go_quote(exc.invalid_template)}; "
                         "you may need to escape any $ with another $"
                     )
                 else:
@@ -586,7 +582,7 @@ class _Converter:
                     ScanError(
                         self.path,
                         key_node.start_mark.line + 1,
-                        f"mapping key {_go_quote(name)} already defined at line {first}",
+                        f"mapping key {go_quote(name)} already defined at line {first}",
                     )
                 )
             out[name] = self.convert(value_node, child)

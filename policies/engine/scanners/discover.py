@@ -62,7 +62,8 @@ from policies.engine.scanners.compose import (
     parse_dotenv,
     scan_compose_project,
 )
-from policies.engine.scanners.dockerfile import ScanError, ScanResult, detect_syntax
+from policies.engine.scanners.dockerfile_parser import detect_syntax
+from policies.engine.scanners.results import ScanError, ScanResult
 
 __all__ = [
     "COMPOSE_NAMES",
