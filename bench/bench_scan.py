@@ -144,24 +144,11 @@ def best_of(runs: int, fn: Callable[[], object]) -> float:
 
 
 def cli_call(argv: list[str]) -> int:
-    """Run ``imageaccess scan`` in-process, through the dispatcher when it imports."""
-    try:
-        from policies.enforcers.cli import main as dispatcher
-
-        entry: Callable[[list[str]], int] = lambda a: dispatcher(["scan", *a])  # noqa: E731
-        dispatcher_ok = True
-    except ImportError:
-        dispatcher_ok = False
-    if dispatcher_ok:
-        try:
-            with contextlib.redirect_stdout(io.StringIO()):
-                return entry(argv)
-        except ImportError:
-            pass  # a sibling subcommand module is missing: fall back to scan alone
-    from policies.enforcers.cli.scan import main as scan_main
+    """Run ``imageaccess scan`` in-process, through the console script's dispatcher."""
+    from policies.enforcers.cli import main
 
     with contextlib.redirect_stdout(io.StringIO()):
-        return scan_main(argv)
+        return main(["scan", *argv])
 
 
 def report(label: str, ms: float, detail: str) -> None:

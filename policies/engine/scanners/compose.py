@@ -1260,26 +1260,7 @@ class _ComposeProject:
         else:
             self.error(file, line, f"services.{name}.build must be a string or a mapping")
             return
-        bake = fields.get("x-bake")
-        bake_map = bake if isinstance(bake, _Map) else _new_map(file, line)
-        # Images the build definition itself names: named contexts and cache sources.
-        for contexts in (fields.get("additional_contexts"), bake_map.get("contexts")):
-            as_map = _as_key_values(contexts)
-            if isinstance(as_map, _Map):
-                for value in as_map.values():
-                    if (
-                        isinstance(value, _Str)
-                        and value.startswith(_DOCKER_IMAGE_PREFIX)
-                        and not value.failed
-                    ):
-                        self.add_image(value, value[len(_DOCKER_IMAGE_PREFIX) :], "compose")
-        for caches in (fields.get("cache_from"), bake_map.get("cache-from")):
-            entries = caches if isinstance(caches, _Seq) else [caches]
-            for entry in entries:
-                if isinstance(entry, _Str) and not entry.failed:
-                    image = _cache_image(str(entry))
-                    if image is not None:
-                        self.add_image(entry, image, "cache-from")
+        self.add_build_images(fields, at)
         args = self.parse_args(name, fields.get("args"), at)
         platforms = self.build_platforms(spec, fields)
         inline = fields.get("dockerfile_inline")
@@ -1294,6 +1275,42 @@ class _ComposeProject:
                 for platform in platforms:
                     self.scan_inline(inline, args, platform)
             return
+        self.scan_build_context(name, context, fields.get("dockerfile"), args, platforms, at)
+
+    def add_build_images(self, fields: _Map, at: tuple[str, int]) -> None:
+        """Images the build definition itself names: named contexts and cache sources."""
+        bake = fields.get("x-bake")
+        bake_map = bake if isinstance(bake, _Map) else _new_map(*at)
+        for contexts in (fields.get("additional_contexts"), bake_map.get("contexts")):
+            as_map = _as_key_values(contexts)
+            if not isinstance(as_map, _Map):
+                continue
+            for value in as_map.values():
+                if (
+                    isinstance(value, _Str)
+                    and value.startswith(_DOCKER_IMAGE_PREFIX)
+                    and not value.failed
+                ):
+                    self.add_image(value, value[len(_DOCKER_IMAGE_PREFIX) :], "compose")
+        for caches in (fields.get("cache_from"), bake_map.get("cache-from")):
+            entries = caches if isinstance(caches, _Seq) else [caches]
+            for entry in entries:
+                if isinstance(entry, _Str) and not entry.failed:
+                    image = _cache_image(str(entry))
+                    if image is not None:
+                        self.add_image(entry, image, "cache-from")
+
+    def scan_build_context(
+        self,
+        name: str,
+        context: object,
+        dockerfile: object,
+        args: Mapping[str, str],
+        platforms: Sequence[str],
+        at: tuple[str, int],
+    ) -> None:
+        """Scan the Dockerfile of a local build context, once per target platform."""
+        file, line = at
         if _absent(context):
             context = _Str(".")
         if not isinstance(context, str):
@@ -1309,21 +1326,25 @@ class _ComposeProject:
                 "not in this checkout (build from a local context or a dockerfile_inline)",
             )
             return
-        dockerfile = fields.get("dockerfile")
-        name_in_context = (
-            str(dockerfile) if isinstance(dockerfile, str) and dockerfile else "Dockerfile"
-        )
-        df_path = os.path.normpath(os.path.join(str(context), name_in_context))
-        if os.path.basename(df_path) == "Dockerfile" and self.dockerfiles.text(df_path) is None:
-            # BuildKit falls back to a lower-case `dockerfile` for the default name.
-            lower = os.path.join(os.path.dirname(df_path), "dockerfile")
-            if self.dockerfiles.text(lower) is not None:
-                df_path = lower
+        df_path = self.dockerfile_path(str(context), dockerfile)
         for platform in platforms:
             if not self.scan_dockerfile_file(df_path, args, platform, file, line):
                 return
         if self.dockerfiles_seen is not None:
             self.dockerfiles_seen.add(os.path.abspath(df_path))
+
+    def dockerfile_path(self, context: str, dockerfile: object) -> str:
+        """The Dockerfile a build of ``context`` reads (``dockerfile``, else the default)."""
+        name_in_context = (
+            str(dockerfile) if isinstance(dockerfile, str) and dockerfile else "Dockerfile"
+        )
+        df_path = os.path.normpath(os.path.join(context, name_in_context))
+        if os.path.basename(df_path) == "Dockerfile" and self.dockerfiles.text(df_path) is None:
+            # BuildKit falls back to a lower-case `dockerfile` for the default name.
+            lower = os.path.join(os.path.dirname(df_path), "dockerfile")
+            if self.dockerfiles.text(lower) is not None:
+                df_path = lower
+        return df_path
 
     def scan_inline(self, inline: _Str, args: Mapping[str, str], platform: str) -> None:
         scanned = scan_dockerfile(str(inline), path=inline.file, build_args=args, platform=platform)

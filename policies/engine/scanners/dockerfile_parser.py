@@ -100,135 +100,152 @@ def _extract_flags(line: str) -> tuple[str, list[str]]:
     return _extract_flags_slow(line)
 
 
+# The phases of the word splitters below, as BuildKit's state machines name them.
+_SPACES, _WORD, _QUOTE = 0, 1, 2
+
+
 def _extract_flags_slow(line: str) -> tuple[str, list[str]]:
-    words: list[str] = []
-    word: list[str] = []
-    in_spaces, in_word, in_quote = 0, 1, 2
-    phase = in_spaces
-    quote = ""
-    blank_ok = False
-    pos, n = 0, len(line)
-    while pos <= n:
-        ch = line[pos] if pos < n else ""
-        if phase == in_spaces:
-            if pos == n:
-                break
-            if is_go_space(ch):
-                pos += 1
-                continue
-            if ch != "-" or pos + 1 == n or line[pos + 1] != "-":
-                return line[pos:], words
-            phase = in_word
-        if phase in (in_word, in_quote) and pos == n:
-            text = "".join(word)
-            if text != "--" and (blank_ok or text):
-                words.append(text)
-            break
-        if phase == in_word:
-            if is_go_space(ch):
-                phase = in_spaces
-                text = "".join(word)
-                if text == "--":
-                    return line[pos:], words
-                if blank_ok or text:
-                    words.append(text)
-                word = []
-                blank_ok = False
-                pos += 1
-                continue
-            if ch in ("'", '"'):
-                quote = ch
-                blank_ok = True
-                phase = in_quote
-                pos += 1
-                continue
-            if ch == "\\":
-                if pos + 1 == n:
-                    pos += 1
+    return _FlagWords(line).split()
+
+
+class _FlagWords:
+    """extractBuilderFlags' state machine: ``--flag`` words, quotes and escapes removed."""
+
+    def __init__(self, line: str) -> None:
+        self.line, self.n = line, len(line)
+        self.pos = 0
+        self.words: list[str] = []
+        self.word: list[str] = []
+        self.quote = ""
+        self.blank_ok = False
+
+    def split(self) -> tuple[str, list[str]]:
+        """``(rest of the line, flag words)``: the words end at the first that is no flag."""
+        phase = _SPACES
+        while self.pos < self.n:
+            ch = self.line[self.pos]
+            if phase == _SPACES:
+                if is_go_space(ch):
+                    self.pos += 1
                     continue
-                pos += 1
-                ch = line[pos]
-            word.append(ch)
-            pos += 1
-            continue
-        # in_quote
-        if ch == quote:
-            phase = in_word
-            pos += 1
-            continue
+                if not self.line.startswith("--", self.pos):
+                    return self.line[self.pos :], self.words
+                phase = _WORD
+            phase = self._in_word(ch) if phase == _WORD else self._in_quote(ch)
+            if phase is None:  # a lone "--" ends the flags
+                return self.line[self.pos :], self.words
+        if phase != _SPACES:
+            text = "".join(self.word)
+            if text != "--" and (self.blank_ok or text):
+                self.words.append(text)
+        return "", self.words
+
+    def _in_word(self, ch: str) -> int | None:
+        if is_go_space(ch):
+            text = "".join(self.word)
+            if text == "--":
+                return None
+            if self.blank_ok or text:
+                self.words.append(text)
+            self.word = []
+            self.blank_ok = False
+            self.pos += 1
+            return _SPACES
+        if ch in ("'", '"'):
+            self.quote = ch
+            self.blank_ok = True
+            self.pos += 1
+            return _QUOTE
         if ch == "\\":
-            if pos + 1 == n:
-                phase = in_word
-                pos += 1
-                continue
-            pos += 1
-            ch = line[pos]
-        word.append(ch)
-        pos += 1
-    return "", words
+            if self.pos + 1 == self.n:
+                self.pos += 1
+                return _WORD
+            self.pos += 1
+            ch = self.line[self.pos]
+        self.word.append(ch)
+        self.pos += 1
+        return _WORD
+
+    def _in_quote(self, ch: str) -> int:
+        if ch == self.quote:
+            self.pos += 1
+            return _WORD
+        if ch == "\\":
+            self.pos += 1
+            if self.pos == self.n:
+                return _WORD
+            ch = self.line[self.pos]
+        self.word.append(ch)
+        self.pos += 1
+        return _QUOTE
 
 
 def parse_words(rest: str, escape: str) -> list[str]:
     """Quote-aware word split that keeps the quotes (parser.parseWords, used by ARG/ENV)."""
     if "'" not in rest and '"' not in rest and escape not in rest:
         return [word for word in _GO_WS_SPLIT.split(rest) if word]  # nothing to keep together
-    words: list[str] = []
-    buf: list[str] = []
-    in_spaces, in_word, in_quote = 0, 1, 2
-    phase = in_spaces
-    quote = ""
-    blank_ok = False
-    pos, n = 0, len(rest)
-    while pos <= n:
-        ch = rest[pos] if pos < n else ""
-        if phase == in_spaces:
-            if pos == n:
-                break
-            if is_go_space(ch):
-                pos += 1
-                continue
-            phase = in_word
-        if phase in (in_word, in_quote) and pos == n:
-            if blank_ok or buf:
-                words.append("".join(buf))
-            break
-        if phase == in_word:
-            if is_go_space(ch):
-                phase = in_spaces
-                if blank_ok or buf:
-                    words.append("".join(buf))
-                buf = []
-                blank_ok = False
-                pos += 1
-                continue
-            if ch in ("'", '"'):
-                quote = ch
-                blank_ok = True
-                phase = in_quote
-            if ch == escape:
-                if pos + 1 == n:
-                    pos += 1
+    return _Words(rest, escape).split()
+
+
+class _Words:
+    """parseWords' state machine: words split on blanks, quotes and escapes kept."""
+
+    def __init__(self, rest: str, escape: str) -> None:
+        self.rest, self.n, self.escape = rest, len(rest), escape
+        self.pos = 0
+        self.words: list[str] = []
+        self.buf: list[str] = []
+        self.quote = ""
+        self.blank_ok = False
+
+    def split(self) -> list[str]:
+        phase = _SPACES
+        while self.pos < self.n:
+            ch = self.rest[self.pos]
+            if phase == _SPACES:
+                if is_go_space(ch):
+                    self.pos += 1
                     continue
-                buf.append(ch)
-                pos += 1
-                ch = rest[pos]
-            buf.append(ch)
-            pos += 1
-            continue
-        # in_quote
-        if ch == quote:
-            phase = in_word
-        if ch == escape and quote != "'":
-            if pos + 1 == n:
-                phase = in_word
-                pos += 1
-                continue
-            pos += 1
-            buf.append(ch)
-            ch = rest[pos]
-        buf.append(ch)
-        pos += 1
-    return words
+                phase = _WORD
+            phase = self._in_word(ch) if phase == _WORD else self._in_quote(ch)
+        if phase != _SPACES and (self.blank_ok or self.buf):
+            self.words.append("".join(self.buf))
+        return self.words
+
+    def _in_word(self, ch: str) -> int:
+        if is_go_space(ch):
+            if self.blank_ok or self.buf:
+                self.words.append("".join(self.buf))
+            self.buf = []
+            self.blank_ok = False
+            self.pos += 1
+            return _SPACES
+        phase = _WORD
+        if ch in ("'", '"'):
+            self.quote = ch
+            self.blank_ok = True
+            phase = _QUOTE
+        if ch == self.escape:
+            self.pos += 1
+            if self.pos == self.n:
+                return phase
+            self.buf.append(ch)
+            ch = self.rest[self.pos]
+        self.buf.append(ch)
+        self.pos += 1
+        return phase
+
+    def _in_quote(self, ch: str) -> int:
+        phase = _WORD if ch == self.quote else _QUOTE
+        if ch == self.escape and self.quote != "'":
+            self.pos += 1
+            if self.pos == self.n:
+                return _WORD
+            self.buf.append(ch)
+            ch = self.rest[self.pos]
+        self.buf.append(ch)
+        self.pos += 1
+        return phase
 
 
 def _json_args(rest: str) -> tuple[bool, str | None]:
@@ -325,94 +342,118 @@ class ParsedDockerfile:
     syntax: tuple[str, int] | None  # the ``syntax`` directive's value and line
 
 
-def parse_lines(text: str, path: str) -> ParsedDockerfile:
-    """Split ``text`` into instruction nodes, with the escape token, directives and errors."""
-    lines = text.split("\n")
-    if lines and lines[0].startswith("\ufeff"):
-        lines[0] = lines[0][1:]
-    escape = "\\"
-    continuation = _CONTINUATION[escape]
-    directives_done = False
-    seen: set[str] = set()
-    nodes: list[Node] = []
-    syntax: tuple[str, int] | None = None
-    n = len(lines)
-    i = 0
+class _LineReader:
+    """Physical lines in, logical lines out, as parser.Parse reads them.
 
-    def directive(token: str, lineno: int) -> None:
-        nonlocal directives_done, escape, continuation, syntax
-        if directives_done:
+    Applies the parser directives met on the way (``escape`` changes the continuation
+    character from then on), joins continued lines (dropping comment and blank lines inside
+    a continuation) and skips heredoc bodies, which are content, never instructions.
+    """
+
+    def __init__(self, text: str) -> None:
+        lines = text.split("\n")
+        if lines and lines[0].startswith("\ufeff"):
+            lines[0] = lines[0][1:]
+        self.lines = lines
+        self.i = 0
+        self.escape = "\\"
+        self.continuation = _CONTINUATION[self.escape]
+        self.directives_done = False
+        self.seen: set[str] = set()
+        self.syntax: tuple[str, int] | None = None
+
+    def directive(self, token: str, lineno: int) -> None:
+        if self.directives_done:
             return
         match = _DIRECTIVE_RE.match(token)
         if not match or match.group(1).lower() not in _VALID_DIRECTIVES:
-            directives_done = True
+            self.directives_done = True
             return
         key = match.group(1).lower()
-        if key in seen:
+        if key in self.seen:
             raise _ParseFailure(lineno, f"only one {key} parser directive can be used")
-        seen.add(key)
+        self.seen.add(key)
         if key == "syntax":
-            syntax = (match.group(2), lineno)
+            self.syntax = (match.group(2), lineno)
         if key == "escape":
             value = match.group(2)
             if value not in ("`", "\\"):
                 raise _ParseFailure(
                     lineno, f"invalid escape token '{value}' does not match ` or \\"
                 )
-            escape = value
-            continuation = _CONTINUATION[value]
+            self.escape = value
+            self.continuation = _CONTINUATION[value]
 
-    def trim_continuation(chunk: str) -> tuple[str, bool]:
-        match = continuation.search(chunk)
+    def trim_continuation(self, chunk: str) -> tuple[str, bool]:
+        match = self.continuation.search(chunk)
         if match is None:
             return chunk, True
         return chunk[: match.start()] + (match.group(1) or ""), False
 
-    try:
-        while i < n:
-            token = lines[i].rstrip("\r\n").lstrip()
-            directive(token, i + 1)
+    def next_line(self) -> tuple[str, int] | None:
+        """The next logical line and the number of its first line; ``None`` at the end."""
+        lines, n = self.lines, len(self.lines)
+        while self.i < n:
+            token = lines[self.i].rstrip("\r\n").lstrip()
+            self.directive(token, self.i + 1)
             if token.startswith("#"):
                 token = ""
-            i += 1
-            start = i
-            line, end_of_line = trim_continuation(token)
+            self.i += 1
+            start = self.i
+            line, end_of_line = self.trim_continuation(token)
             if end_of_line and line == "":
                 continue
-            while not end_of_line and i < n:
-                raw = lines[i]
+            while not end_of_line and self.i < n:
+                raw = lines[self.i]
                 chunk = raw.rstrip("\r\n")
-                directive(chunk, i + 1)
-                i += 1
+                self.directive(chunk, self.i + 1)
+                self.i += 1
                 # Comment lines and blank lines inside a continuation are dropped.
                 if _is_comment(raw) or not chunk.strip():
                     continue
-                more, end_of_line = trim_continuation(chunk)
+                more, end_of_line = self.trim_continuation(chunk)
                 line += more
-            node = _make_node(line, start, escape)
-            target = node.sub if node.cmd == "onbuild" and node.sub else node
-            if target.cmd in _HEREDOC_CAPABLE and not target.is_json and "<<" in line:
-                try:
-                    heredocs = _heredoc_names(line)
-                except ShellLexError as exc:
-                    raise _ParseFailure(start, str(exc)) from None
-                for name, chomp in heredocs:
-                    terminated = False
-                    # Heredoc bodies are content, never instructions or directives.
-                    while i < n:
-                        candidate = lines[i].rstrip("\r\n")
-                        i += 1
-                        if chomp:
-                            candidate = candidate.lstrip("\t")
-                        if candidate == name:
-                            terminated = True
-                            break
-                    if not terminated:
-                        raise _ParseFailure(start, "unterminated heredoc")
+            return line, start
+        return None
+
+    def skip_heredocs(self, node: Node, line: str, start: int) -> None:
+        """Skip the bodies of the heredocs ``line`` opens, up to each terminator."""
+        target = node.sub if node.cmd == "onbuild" and node.sub else node
+        if target.cmd not in _HEREDOC_CAPABLE or target.is_json or "<<" not in line:
+            return
+        try:
+            heredocs = _heredoc_names(line)
+        except ShellLexError as exc:
+            raise _ParseFailure(start, str(exc)) from None
+        for name, chomp in heredocs:
+            if not self._skip_to(name, chomp=chomp):
+                raise _ParseFailure(start, "unterminated heredoc")
+
+    def _skip_to(self, name: str, *, chomp: bool) -> bool:
+        while self.i < len(self.lines):
+            candidate = self.lines[self.i].rstrip("\r\n")
+            self.i += 1
+            if chomp:
+                candidate = candidate.lstrip("\t")
+            if candidate == name:
+                return True
+        return False
+
+
+def parse_lines(text: str, path: str) -> ParsedDockerfile:
+    """Split ``text`` into instruction nodes, with the escape token, directives and errors."""
+    reader = _LineReader(text)
+    nodes: list[Node] = []
+    fatal: list[ScanError] = []
+    try:
+        while (logical := reader.next_line()) is not None:
+            line, start = logical
+            node = _make_node(line, start, reader.escape)
+            reader.skip_heredocs(node, line, start)
             nodes.append(node)
     except _ParseFailure as exc:
-        return ParsedDockerfile(nodes, escape, [ScanError(path, exc.line, exc.message)], syntax)
-    return ParsedDockerfile(nodes, escape, [], syntax)
+        fatal.append(ScanError(path, exc.line, exc.message))
+    return ParsedDockerfile(nodes, reader.escape, fatal, reader.syntax)
 
 
 # --------------------------------------------------------------------------------------

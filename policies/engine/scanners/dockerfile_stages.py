@@ -140,92 +140,149 @@ def _scan(
     text: str, path: str, build_args: dict[str, str], platform: str, result: ScanResult
 ) -> None:
     parsed = parse_lines(text, path)
-    nodes, escape, fatal = parsed.nodes, parsed.escape, parsed.fatal
     errors = result.errors
     _report_frontend(detect_syntax(text) or parsed.syntax, path, build_args, result)
-    errors.extend(fatal)
-    if fatal:
+    errors.extend(parsed.fatal)
+    if parsed.fatal:
         return
-    if not nodes:
+    if not parsed.nodes:
         errors.append(ScanError(path, None, "file with no instructions"))
         return
+    graph = _StageGraph(path, parsed.escape, build_args, _global_env(platform, build_args), errors)
+    for node in parsed.nodes:
+        graph.add(node)
+    if not graph.stages:
+        errors.append(ScanError(path, None, "dockerfile contains no stages to build"))
+        return
+    graph.resolve_stage_references()
+    graph.check_order()
+    for use in graph.candidates:
+        problem = validate_reference(use.image)
+        if problem is None:
+            result.images.append(use)
+        else:
+            errors.append(ScanError(path, use.line, problem))
 
-    # Global scope: automatic platform args (overridable), then ARGs before the first FROM.
+
+def _global_env(platform: str, build_args: Mapping[str, str]) -> dict[str, str]:
+    """The global scope before the first ``ARG``: automatic platform args, overridable."""
     global_env = platform_args(platform)
     for key in global_env:
         if key in build_args:
             global_env[key] = build_args[key]
+    return global_env
 
-    stages: list[_Stage] = []
-    by_name: dict[str, int] = {}
-    pending: list[tuple[int, Node]] = []  # COPY/RUN nodes with their stage index
-    candidates: list[ImageUse] = []
 
-    for node in nodes:
+@dataclass
+class _StageGraph:
+    """The stages of one Dockerfile as its instructions open and use them."""
+
+    path: str
+    escape: str
+    build_args: dict[str, str]
+    global_env: dict[str, str]  # the automatic args, then the ARGs before the first FROM
+    errors: list[ScanError]
+    stages: list[_Stage] = field(default_factory=list)
+    by_name: dict[str, int] = field(default_factory=dict)
+    pending: list[tuple[int, Node]] = field(default_factory=list)  # COPY/RUN with their stage
+    candidates: list[ImageUse] = field(default_factory=list)
+
+    def add(self, node: Node) -> None:
+        """Check one instruction and follow it: a stage, a global ARG, a stage reference."""
+        path, errors = self.path, self.errors
         if node.error:
             errors.append(ScanError(path, node.line, node.error))
-            continue
+            return
         cmd = node.cmd
         if cmd not in INSTRUCTIONS:
             errors.append(ScanError(path, node.line, f"unknown instruction: {cmd.upper()}"))
-            continue
-        problem = check_instruction(node, escape)
+            return
+        problem = check_instruction(node, self.escape)
         if problem:
             errors.append(ScanError(path, node.line, problem))
             if cmd != "from":
-                continue  # a refused FROM still opens a stage, so later lines stay in place
+                return  # a refused FROM still opens a stage, so later lines stay in place
         if cmd == "from":
-            _handle_from(node, path, escape, global_env, stages, by_name, candidates, errors)
-            continue
-        if not stages:
-            if cmd == "arg":
-                _handle_global_arg(node, path, escape, build_args, global_env, errors)
-            else:
-                errors.append(ScanError(path, node.line, "no build stage in current context"))
-            continue
+            _handle_from(
+                node,
+                path,
+                self.escape,
+                self.global_env,
+                self.stages,
+                self.by_name,
+                self.candidates,
+                errors,
+            )
+        elif not self.stages:
+            self._before_first_stage(node)
+        else:
+            self._in_stage(node)
+
+    def _before_first_stage(self, node: Node) -> None:
+        if node.cmd == "arg":
+            _handle_global_arg(
+                node, self.path, self.escape, self.build_args, self.global_env, self.errors
+            )
+        else:
+            self.errors.append(ScanError(self.path, node.line, "no build stage in current context"))
+
+    def _in_stage(self, node: Node) -> None:
+        cmd = node.cmd
         if cmd == "onbuild":
-            _check_onbuild(node, path, errors)
-            _onbuild_images(node, path, candidates)
+            _check_onbuild(node, self.path, self.errors)
+            _onbuild_images(node, self.path, self.candidates)
         elif cmd in ("copy", "add") and len(_copy_args(node)) < 2:
-            errors.append(
+            self.errors.append(
                 ScanError(
-                    path,
+                    self.path,
                     node.line,
                     f"{cmd.upper()} requires at least two arguments, but only one was "
                     "provided. Destination could not be determined.",
                 )
             )
         elif cmd in ("copy", "run"):
-            pending.append((len(stages) - 1, node))
+            self.pending.append((len(self.stages) - 1, node))
 
-    if not stages:
-        errors.append(ScanError(path, None, "dockerfile contains no stages to build"))
-        return
+    def resolve_stage_references(self) -> None:
+        """``COPY --from`` and ``RUN --mount=from=`` see every stage, including later ones."""
+        for stage_index, node in self.pending:
+            if node.cmd == "copy":
+                _handle_copy_from(
+                    node,
+                    self.path,
+                    self.escape,
+                    self.global_env,
+                    self.stages,
+                    self.by_name,
+                    stage_index,
+                    self.candidates,
+                    self.errors,
+                )
+            else:
+                _handle_run_mounts(
+                    node,
+                    self.path,
+                    self.stages,
+                    self.by_name,
+                    stage_index,
+                    self.candidates,
+                    self.errors,
+                )
 
-    # COPY --from and RUN --mount=from= see every stage, including later ones.
-    for stage_index, node in pending:
-        if node.cmd == "copy":
-            _handle_copy_from(
-                node, path, escape, global_env, stages, by_name, stage_index, candidates, errors
+    def check_order(self) -> None:
+        """A circular dependency, else every use of a stage before its definition."""
+        cycle = _find_cycle(self.stages)
+        if cycle is not None:
+            stage, line = cycle
+            label = stage.name or f"stage-{stage.index}"
+            self.errors.append(
+                ScanError(self.path, line, f"circular dependency detected on stage: {label}")
             )
-        else:
-            _handle_run_mounts(node, path, stages, by_name, stage_index, candidates, errors)
-
-    cycle = _find_cycle(stages)
-    if cycle is not None:
-        stage, line = cycle
-        label = stage.name or f"stage-{stage.index}"
-        errors.append(ScanError(path, line, f"circular dependency detected on stage: {label}"))
-    else:
-        for stage in stages:
-            errors.extend(ScanError(path, line, message) for line, message in stage.too_early)
-
-    for use in candidates:
-        problem = validate_reference(use.image)
-        if problem is None:
-            result.images.append(use)
-        else:
-            errors.append(ScanError(path, use.line, problem))
+            return
+        for stage in self.stages:
+            self.errors.extend(
+                ScanError(self.path, line, message) for line, message in stage.too_early
+            )
 
 
 def _report_frontend(

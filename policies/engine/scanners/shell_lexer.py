@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from policies.engine.scanners.go_quote import go_quote
 
@@ -225,16 +226,19 @@ class ShellLexer:
 
     def _dollar(self) -> str:
         self._pos += 1  # the '$'
-        if self._peek() != "{":
-            name = self._name()
-            if not name:
-                return "$"
-            value, found = self._get(name)
-            if not found and self.skip_unset_env:
-                return "$" + name
-            return value
+        if self._peek() == "{":
+            self._pos += 1  # the '{'
+            return self._braced()
+        name = self._name()
+        if not name:
+            return "$"
+        value, found = self._get(name)
+        if not found and self.skip_unset_env:
+            return "$" + name
+        return value
 
-        self._pos += 1  # the '{'
+    def _braced(self) -> str:
+        """``${...}`` after the brace: a name, then ``}``, a ``/`` replacement or a modifier."""
         peek = self._peek()
         if peek is None:
             raise ShellLexError("syntax error: missing '}'")
@@ -251,7 +255,10 @@ class ShellLexer:
             return value
         if ch == "/":
             return self._replace(name)
+        return self._modified(name, ch)
 
+    def _modified(self, name: str, ch: str) -> str:
+        """``${name<op>word}`` with ``op`` one of ``- + ? # %`` (and ``:-``, ``:+``, ``:?``)."""
         modifier = ch
         null_is_unset = False
         if ch == ":":
@@ -271,26 +278,8 @@ class ShellLexer:
         value, found = self._get(name)
         if self.skip_unset_env and not found:
             return "${" + name + modifier + word + "}"
-
-        empty = not found or (null_is_unset and value == "")
-        if ch == "-":
-            return word if empty else value
-        if ch == "+":
-            return "" if empty else word
-        if ch == "?":
-            if not found:
-                raise ShellLexError(f"{name}: {word or 'is not allowed to be unset'}")
-            if null_is_unset and value == "":
-                raise ShellLexError(f"{name}: {word or 'is not allowed to be empty'}")
-            return value
-        if ch in ("#", "%"):
-            greedy = bool(word) and word[0] == ch
-            if greedy:
-                word = word[1:]
-            if ch == "%":
-                return _trim_suffix(word, value, greedy)
-            return _trim_prefix(word, value, greedy)
-        raise ShellLexError(f"unsupported modifier ({modifier}) in substitution")
+        substitution = _Substitution(name, ch, modifier, word, null_is_unset)
+        return substitution.apply(value if found else None)
 
     def _replace(self, name: str) -> str:
         replace_all = self._peek() == "/"
@@ -316,6 +305,38 @@ class ShellLexer:
         if replace_all:
             return regex.sub(lambda _m: replacement, value)
         return regex.sub(lambda _m: replacement, value, count=1)
+
+
+@dataclass(frozen=True)
+class _Substitution:
+    """``${name<op>word}`` as parsed; ``apply`` gives its value for the variable's value."""
+
+    name: str
+    op: str  # - + ? # % (after an optional ":", which ``null_is_unset`` records)
+    modifier: str  # as written, for the error message
+    word: str
+    null_is_unset: bool
+
+    def apply(self, value: str | None) -> str:
+        """The substitution's result; ``value`` is ``None`` when the variable is unset."""
+        empty = value is None or (self.null_is_unset and value == "")
+        if self.op == "-":
+            return self.word if empty or value is None else value
+        if self.op == "+":
+            return "" if empty else self.word
+        if self.op == "?":
+            if value is None:
+                raise ShellLexError(f"{self.name}: {self.word or 'is not allowed to be unset'}")
+            if self.null_is_unset and value == "":
+                raise ShellLexError(f"{self.name}: {self.word or 'is not allowed to be empty'}")
+            return value
+        if self.op in ("#", "%"):
+            greedy = bool(self.word) and self.word[0] == self.op
+            pattern = self.word[1:] if greedy else self.word
+            if self.op == "%":
+                return _trim_suffix(pattern, value or "", greedy)
+            return _trim_prefix(pattern, value or "", greedy)
+        raise ShellLexError(f"unsupported modifier ({self.modifier}) in substitution")
 
 
 def _shell_pattern(pattern: str, *, greedy: bool, anchored: bool) -> re.Pattern[str]:
