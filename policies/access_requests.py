@@ -24,6 +24,7 @@ from imageaccess.mail import mail_subject
 from orgs.activity import log_action
 from orgs.models import Membership, Organization, PersonalAccessToken
 from orgs.roles import Capability, Role, role_can
+from policies.choices import POLICY_IMAGE_TYPES
 from policies.decision_service import PolicyUnavailable, decide_images
 from policies.models import AccessRequest, RepositoryException
 from policies.services import (
@@ -40,12 +41,6 @@ logger = logging.getLogger(__name__)
 Kind = AccessRequest.Kind
 Status = AccessRequest.Status
 
-# Image types a member may ask for, with the policy setting that allows each.
-IMAGE_TYPES: dict[str, tuple[str, str]] = {
-    "community": ("allow_community", "community images"),
-    "verified_publisher": ("allow_verified_publisher", "Docker Verified Publisher images"),
-    "official": ("allow_official", "Docker Official Images"),
-}
 MAX_JUSTIFICATION = 2000
 MAX_COMMENT = 2000
 # A repository name nobody uses, so that deciding "namespace/<probe>" asks the engine about
@@ -76,7 +71,7 @@ class Target:
     def describe(self) -> str:
         """``repository bitnami/redis``, ``namespace bitnami (all its repositories)``..."""
         if self.kind == Kind.IMAGE_TYPE:
-            return IMAGE_TYPES[self.value][1]
+            return POLICY_IMAGE_TYPES[self.value].noun
         if self.kind == Kind.NAMESPACE:
             return f"namespace {self.value} (all its repositories)"
         return f"repository {self.value}"
@@ -119,10 +114,9 @@ def normalize_target(kind: str, value: str) -> Target:
             raise RequestError(f"{text}: not a Docker Hub namespace", field="namespace")
         return Target(Kind.NAMESPACE.value, namespace)
     if kind == Kind.IMAGE_TYPE:
-        if text not in IMAGE_TYPES:
-            raise RequestError(
-                "choose community, verified_publisher or official", field="image_type"
-            )
+        if text not in POLICY_IMAGE_TYPES:
+            *others, last = POLICY_IMAGE_TYPES
+            raise RequestError(f"choose {', '.join(others)} or {last}", field="image_type")
         return Target(Kind.IMAGE_TYPE.value, text)
     raise RequestError("choose repository, namespace or image_type", field="kind")
 
@@ -140,8 +134,8 @@ def already_allowed(org: Organization, membership: Membership, target: Target) -
         policy = get_policy(org)
         if not policy.enabled or not org.is_business:
             return "image access management is not in effect"
-        setting, label = IMAGE_TYPES[target.value]
-        return f"{label} are allowed" if getattr(policy, setting) else None
+        image_type = POLICY_IMAGE_TYPES[target.value]
+        return f"{image_type.noun} are allowed" if getattr(policy, image_type.setting) else None
     image = target.value if target.kind == Kind.REPOSITORY else f"{target.value}/{NAMESPACE_PROBE}"
     try:
         (outcome,) = decide_images([image], user_id=membership.user_id, named_orgs=[org.slug])
@@ -281,7 +275,7 @@ def approve_request(
         current = _lock_pending(request)
         try:
             if current.kind == Kind.IMAGE_TYPE:
-                setting, _ = IMAGE_TYPES[current.value]
+                setting = POLICY_IMAGE_TYPES[current.value].setting
                 update_policy(org=current.org, actor=actor, changes={setting: True}, token=token)
             else:
                 current.exception = _grant_exception(current, actor, token)

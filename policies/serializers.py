@@ -17,7 +17,8 @@ from imageaccess.input_rules import (
     validate_single_line,
 )
 from imageaccess.pagination import QuerySerializer
-from policies.access_requests import IMAGE_TYPES, MAX_COMMENT, MAX_JUSTIFICATION
+from policies.access_requests import MAX_COMMENT, MAX_JUSTIFICATION
+from policies.choices import POLICY_IMAGE_TYPES
 from policies.models import AccessRequest, ImageAccessPolicy, RepositoryException
 
 # How the schema describes a method field that may answer null.
@@ -181,7 +182,7 @@ class AccessRequestCreateSerializer(StrictSerializer):
         help_text="``namespace/name``; ``namespace/*`` asks for the whole namespace",
     )
     namespace = StringField(max_length=255, required=False)
-    image_type = serializers.ChoiceField(choices=list(IMAGE_TYPES), required=False)
+    image_type = serializers.ChoiceField(choices=list(POLICY_IMAGE_TYPES), required=False)
     justification = StringField(
         max_length=MAX_JUSTIFICATION,
         error_messages={"required": "say why you need it", "blank": "say why you need it"},

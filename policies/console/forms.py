@@ -14,9 +14,17 @@ from imageaccess.input_rules import (
     validate_single_line,
 )
 from orgs.forms import DateInput, end_of_day
-from policies.access_requests import IMAGE_TYPES, MAX_COMMENT, MAX_JUSTIFICATION
-from policies.events.usage_reports import CATEGORY_LABELS, OUTCOME_LABELS, PERIODS, EventFilters
+from policies.access_requests import MAX_COMMENT, MAX_JUSTIFICATION
+from policies.choices import IMAGE_TYPE_LABELS, OUTCOME_LABELS, POLICY_IMAGE_TYPES
+from policies.events.usage_reports import PERIODS, EventFilters
 from policies.models import AccessRequest, DecisionEvent
+
+
+def _image_type_switch(value: str) -> forms.BooleanField:
+    image_type = POLICY_IMAGE_TYPES[value]
+    return forms.BooleanField(
+        required=False, label=image_type.title, help_text=image_type.description
+    )
 
 
 class ImageAccessForm(forms.Form):
@@ -32,23 +40,9 @@ class ImageAccessForm(forms.Form):
         label="Image access management",
         help_text="When on, members may pull only the image types allowed below.",
     )
-    allow_community = forms.BooleanField(
-        required=False,
-        label="Community images",
-        help_text="Anything anyone publishes under their own Docker Hub namespace, including "
-        "projects in the Docker-Sponsored Open Source program. The least vetted kind.",
-    )
-    allow_verified_publisher = forms.BooleanField(
-        required=False,
-        label="Docker Verified Publisher images",
-        help_text="Images from commercial vendors whose Docker Hub namespace Docker has verified.",
-    )
-    allow_official = forms.BooleanField(
-        required=False,
-        label="Docker Official Images",
-        help_text="The curated images without a namespace, such as nginx or python, maintained "
-        "by Docker together with the upstream projects.",
-    )
+    allow_community = _image_type_switch("community")
+    allow_verified_publisher = _image_type_switch("verified_publisher")
+    allow_official = _image_type_switch("official")
     audit_mode = forms.BooleanField(
         required=False,
         label="Audit mode",
@@ -117,7 +111,7 @@ class EventFilterForm(forms.Form):
         help_text="As Docker Hub names it, e.g. library/nginx.",
     )
     category = forms.ChoiceField(
-        required=False, label="Image type", choices=[("", "Any"), *CATEGORY_LABELS.items()]
+        required=False, label="Image type", choices=[("", "Any"), *IMAGE_TYPE_LABELS.items()]
     )
     outcome = forms.ChoiceField(
         required=False, label="Outcome", choices=[("", "Any"), *OUTCOME_LABELS.items()]
@@ -178,7 +172,7 @@ class AccessRequestForm(forms.Form):
         label="Image type",
         choices=[
             ("", "—"),
-            *((key, label[:1].upper() + label[1:]) for key, (_, label) in IMAGE_TYPES.items()),
+            *((key, image_type.title) for key, image_type in POLICY_IMAGE_TYPES.items()),
         ],
     )
     justification = forms.CharField(

@@ -33,6 +33,7 @@ from policies.access_requests import (
     file_request,
     pending_values,
 )
+from policies.choices import IMAGE_TYPE_LABELS, OUTCOME_LABELS, POLICY_IMAGE_TYPES
 from policies.console.charts import column_chart, row_chart
 from policies.console.forms import (
     AccessRequestForm,
@@ -42,8 +43,6 @@ from policies.console.forms import (
     RequestDecisionForm,
 )
 from policies.events.usage_reports import (
-    CATEGORY_LABELS,
-    OUTCOME_LABELS,
     PERIODS,
     filter_events,
     outcome_of,
@@ -64,20 +63,11 @@ from policies.services import (
 # How a changed setting reads in the confirmation message: (when true, when false).
 CHANGE_WORDS: dict[str, tuple[str, str]] = {
     "enabled": ("image access turned on", "image access turned off"),
-    "allow_official": ("Docker Official Images allowed", "Docker Official Images not allowed"),
-    "allow_verified_publisher": (
-        "Docker Verified Publisher images allowed",
-        "Docker Verified Publisher images not allowed",
-    ),
-    "allow_community": ("community images allowed", "community images not allowed"),
+    **{
+        image_type.setting: (f"{image_type.noun} allowed", f"{image_type.noun} not allowed")
+        for image_type in POLICY_IMAGE_TYPES.values()
+    },
     "audit_mode": ("audit mode turned on", "audit mode turned off"),
-}
-
-# Image types a policy can allow or block, in the order the page lists them.
-TYPE_NAMES: dict[str, str] = {
-    "allow_community": "Community images (including Docker-Sponsored Open Source)",
-    "allow_verified_publisher": "Docker Verified Publisher images",
-    "allow_official": "Docker Official Images",
 }
 
 
@@ -112,8 +102,9 @@ def pull_summary(policy: ImageAccessPolicy, org: Organization) -> PullSummary:
         )
     allowed = ["Organization images"]
     blocked: list[str] = []
-    for setting, name in TYPE_NAMES.items():
-        (allowed if getattr(policy, setting) else blocked).append(name)
+    for image_type in POLICY_IMAGE_TYPES.values():
+        name = f"{image_type.title} ({image_type.note})" if image_type.note else image_type.title
+        (allowed if getattr(policy, image_type.setting) else blocked).append(name)
     return PullSummary(
         True,
         "Image access management is on.",
@@ -338,7 +329,7 @@ class EventListView(ConsoleMixin, ListView):
         for event in context["events"]:
             event.outcome = outcome_of(event)
             event.outcome_label = OUTCOME_LABELS[event.outcome]
-            event.category_label = CATEGORY_LABELS.get(event.category, event.category)
+            event.category_label = IMAGE_TYPE_LABELS.get(event.category, event.category)
         return context
 
 

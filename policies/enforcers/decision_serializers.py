@@ -8,6 +8,7 @@ from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
 from imageaccess.fields import SlugStringField, StringField
+from policies.choices import IMAGE_TYPE_VALUES
 
 MAX_IMAGES_PER_CALL = 100
 
@@ -78,10 +79,7 @@ class DecisionSerializer(serializers.Serializer):
     repository = serializers.CharField(required=False)
     tag = serializers.CharField(required=False, allow_null=True)
     digest = serializers.CharField(required=False, allow_null=True)
-    category = serializers.ChoiceField(
-        required=False,
-        choices=["official", "organization", "verified_publisher", "community", "other_registry"],
-    )
+    category = serializers.ChoiceField(required=False, choices=list(IMAGE_TYPE_VALUES))
     sponsored_oss = serializers.BooleanField(required=False)
     scope = serializers.ChoiceField(required=False, choices=["governed", "not_governed"])
     allowed = serializers.BooleanField(required=False)

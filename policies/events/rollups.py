@@ -16,7 +16,8 @@ from django.db.models import Case, CharField, Count, Value, When
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from policies.models import DailyUsage, DecisionEvent, Outcome, RollupState
+from policies.choices import Outcome
+from policies.models import DailyUsage, DecisionEvent, RollupState
 
 
 @dataclass(frozen=True)

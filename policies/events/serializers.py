@@ -7,8 +7,9 @@ from rest_framework import serializers
 
 from imageaccess.input_rules import validate_date_in_range
 from imageaccess.pagination import QuerySerializer
-from policies.events.usage_reports import CATEGORY_LABELS, PERIODS, EventFilters
-from policies.models import DecisionEvent, Outcome
+from policies.choices import IMAGE_TYPE_LABELS, Outcome
+from policies.events.usage_reports import PERIODS, EventFilters
+from policies.models import DecisionEvent
 
 # How the schema describes a method field that may answer null.
 NULLABLE_TEXT = serializers.CharField(allow_null=True)
@@ -21,7 +22,7 @@ class EventFilterSerializer(QuerySerializer):
     repository = serializers.CharField(
         max_length=255, required=False, help_text="Docker Hub ``namespace/name``"
     )
-    category = serializers.ChoiceField(choices=list(CATEGORY_LABELS), required=False)
+    category = serializers.ChoiceField(choices=list(IMAGE_TYPE_LABELS), required=False)
     outcome = serializers.ChoiceField(choices=Outcome.values, required=False)
     enforcer = serializers.ChoiceField(choices=DecisionEvent.Enforcer.values, required=False)
     days = serializers.ChoiceField(

@@ -17,26 +17,13 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from orgs.models import Organization
-from policies.engine.classify import Category
-from policies.models import DailyUsage, DecisionEvent, Outcome
+from policies.choices import IMAGE_TYPE_LABELS, Outcome
+from policies.models import DailyUsage, DecisionEvent
 
 PERIODS = (7, 30, 90)
 DEFAULT_PERIOD = 30
 TOP_LIMIT = 10
 
-# Category names as the console shows them, in the order the Usage page lists them.
-CATEGORY_LABELS: dict[str, str] = {
-    Category.COMMUNITY.value: "Community",
-    Category.VERIFIED_PUBLISHER.value: "Verified Publisher",
-    Category.OFFICIAL.value: "Docker Official",
-    Category.ORGANIZATION.value: "Organization",
-    Category.OTHER_REGISTRY.value: "Other registries",
-}
-OUTCOME_LABELS: dict[str, str] = {
-    Outcome.ALLOWED.value: "Allowed",
-    Outcome.DENIED.value: "Denied",
-    Outcome.WOULD_DENY.value: "Would be denied",
-}
 # How each outcome maps onto the raw event's flags (the rollup's ``_outcome`` in reverse).
 OUTCOME_FILTERS: dict[str, Q] = {
     Outcome.ALLOWED.value: Q(allowed=True, would_deny=False),
@@ -166,10 +153,11 @@ def usage_report(
         denied=sum(c.denied for _, c in daily),
         would_deny=sum(c.would_deny for _, c in daily),
     )
-    known = [key for key in CATEGORY_LABELS if key in per_category]
-    unknown = sorted(key for key in per_category if key not in CATEGORY_LABELS)
+    known = [key for key in IMAGE_TYPE_LABELS if key in per_category]
+    unknown = sorted(key for key in per_category if key not in IMAGE_TYPE_LABELS)
     categories = [
-        (key, CATEGORY_LABELS.get(key, key), _counts(per_category[key])) for key in known + unknown
+        (key, IMAGE_TYPE_LABELS.get(key, key), _counts(per_category[key]))
+        for key in known + unknown
     ]
     return UsageReport(
         days=days,
@@ -231,7 +219,7 @@ class Denial:
 
     @property
     def category_label(self) -> str:
-        return CATEGORY_LABELS.get(self.category, self.category)
+        return IMAGE_TYPE_LABELS.get(self.category, self.category)
 
 
 def recent_denials(
