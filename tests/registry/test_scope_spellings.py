@@ -213,3 +213,15 @@ def test_named_orgs_still_decide_for_their_own_members(
     assert granted(request_pull(client, "someuser/custom-image", tokens["charlie"], "charlie")) == [
         "someuser/custom-image"
     ]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["library/nginx\n", "library/nginx\r", "library/nginx:1", "library//nginx", "a" * 256],
+)
+def test_a_scope_whose_name_breaks_the_reference_grammar_is_refused(
+    tokens: dict[str, str], client: Client, name: str
+) -> None:
+    response = request_pull(client, name, tokens["mike"])
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "malformed scope" in response.json()["errors"][0]["message"]

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from policies.enforcers.token_service.keys import PublicKey, SigningKey
+from policies.engine.reference import NAME_TOTAL_LENGTH_MAX, is_repository_name
 
 __all__ = [
     "MAX_SCOPES",
@@ -50,14 +51,7 @@ _ES256 = ec.ECDSA(hashes.SHA256())
 # Resource type with optional class, as in distribution's splitResourceClass:
 # ``repository`` or ``repository(plugin)``.
 _TYPE_RE = re.compile(r"^([a-z0-9]+)(?:\(([a-z0-9]+)\))?$")
-# Repository name per the distribution reference grammar: an optional registry host (with an
-# optional port, the only place a ':' can occur) followed by lowercase path components.
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
-_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_DOMAIN = rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*(?::[0-9]+)?"
-_NAME_RE = re.compile(rf"^(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*$")
 _ACTION_RE = re.compile(r"^(?:[a-z]+|\*)$")
-_MAX_NAME_LENGTH = 255
 
 
 class ScopeError(ValueError):
@@ -104,12 +98,12 @@ def _parse_one(text: str) -> Scope:
     type_match = _TYPE_RE.match(type_part)
     if not type_match:
         raise ScopeError(f"malformed scope {text!r}: bad resource type {type_part!r}")
-    if not name or len(name) > _MAX_NAME_LENGTH:
+    if not name or len(name) > NAME_TOTAL_LENGTH_MAX:
         raise ScopeError(f"malformed scope {text!r}: empty or overlong resource name")
     rtype = type_match.group(1)
     # Only repository names have a fixed grammar; other types (``registry:catalog:*``) are
     # kept as they are for the caller to accept or refuse.
-    if rtype == "repository" and not _NAME_RE.match(name):
+    if rtype == "repository" and not is_repository_name(name):
         raise ScopeError(f"malformed scope {text!r}: invalid repository name {name!r}")
     actions = tuple(a for a in actions_part.split(","))
     if not actions or any(not _ACTION_RE.match(a) for a in actions):

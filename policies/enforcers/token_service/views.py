@@ -12,8 +12,6 @@ switches to the specification's empty grant instead).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from imageaccess.client_address import client_address
+from orgs.credentials import basic_credentials
 from orgs.models import PersonalAccessToken
 from orgs.ratelimit import RateLimited, count_failure, limit_failures
 from orgs.tokens import (
@@ -91,21 +90,11 @@ class Caller:
 
 
 def _basic_credentials(request: HttpRequest) -> tuple[str, str] | None:
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    scheme, _, value = header.partition(" ")
-    if not header or scheme.lower() != "basic":
-        return None
     try:
-        username, sep, secret = (
-            base64.b64decode(value.strip(), validate=True).decode().partition(":")
-        )
-    except (binascii.Error, UnicodeDecodeError):
+        return basic_credentials(request.META.get("HTTP_AUTHORIZATION", ""))
+    except TokenError as exc:
         _count_malformed(request)
-        raise TokenRequestError(401, "UNAUTHORIZED", "malformed Basic credentials") from None
-    if not sep:
-        _count_malformed(request)
-        raise TokenRequestError(401, "UNAUTHORIZED", GENERIC_FAILURE)
-    return username, secret
+        raise TokenRequestError(401, "UNAUTHORIZED", exc.message) from None
 
 
 def _count_malformed(request: HttpRequest) -> None:
