@@ -57,7 +57,14 @@ from email.message import Message
 from typing import IO, Any, Literal, TextIO
 
 from policies.enforcers.cli import sarif
-from policies.enforcers.cli.scan import add_scan_options, require_paths
+from policies.enforcers.cli.scan_options import (
+    UsageError,
+    add_paths,
+    add_scan_options,
+    check_platform,
+    parse_build_args,
+    require_paths,
+)
 from policies.engine.scanners.discover import discover, scan_paths
 from policies.engine.scanners.results import ImageUse, ScanError
 
@@ -100,7 +107,6 @@ MAX_RETRY_WAIT = 5.0
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 # Progress is only worth drawing when a scan is big enough for the user to wonder.
 PROGRESS_MIN_FILES = 20
-_PLATFORM = re.compile(r"[a-z0-9_]+/[a-z0-9_]+(?:/[a-z0-9_.]+)?", re.IGNORECASE)
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 FindingKind = Literal["denied", "would-deny", "invalid-reference", "scan-error"]
@@ -130,9 +136,7 @@ def _printable(text: str) -> str:
 
 
 def _configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument(
-        "paths", nargs="*", metavar="PATH", help="Dockerfile, Compose file or directory"
-    )
+    add_paths(parser)
     parser.add_argument(
         "--url",
         required=True,
@@ -224,24 +228,10 @@ def decisions_endpoint(url: str) -> tuple[str, str]:
     return endpoint, base
 
 
-def _build_args(values: Sequence[str], environ: Mapping[str, str]) -> dict[str, str]:
-    # Same rules as `imageaccess scan` and `docker build --build-arg`.
-    args: dict[str, str] = {}
-    for value in values:
-        key, sep, val = value.partition("=")
-        if not key:
-            raise CheckError(f"invalid --build-arg {value!r}: expected K=V")
-        if sep:
-            args[key] = val
-        elif key in environ:
-            args[key] = environ[key]
-    return args
-
-
 def _validate(args: argparse.Namespace, environ: Mapping[str, str]) -> Options:
     try:
         require_paths(args)
-    except ValueError as exc:
+    except UsageError as exc:
         raise CheckError(str(exc)) from None
     endpoint, base = decisions_endpoint(args.url)
     token = environ.get(TOKEN_ENV, "").strip()
@@ -256,16 +246,19 @@ def _validate(args: argparse.Namespace, environ: Mapping[str, str]) -> Options:
             raise CheckError(f"invalid --org {_printable(org)!r}: expected an organization slug")
     if len(orgs) > MAX_ORGS:
         raise CheckError(f"too many --org options: at most {MAX_ORGS}")
-    if not _PLATFORM.fullmatch(args.platform):
-        raise CheckError(f"invalid --platform {args.platform!r}: expected os/arch[/variant]")
-    if not (math.isfinite(args.timeout) and args.timeout > 0):
-        raise CheckError(f"invalid --timeout {args.timeout!r}: expected a positive number")
+    try:
+        check_platform(args.platform)
+        if not (math.isfinite(args.timeout) and args.timeout > 0):
+            raise CheckError(f"invalid --timeout {args.timeout!r}: expected a positive number")
+        build_args = parse_build_args(args.build_arg, environ)
+    except UsageError as exc:
+        raise CheckError(str(exc)) from None
     return Options(
         endpoint=endpoint,
         base_url=base,
         token=token,
         orgs=orgs,
-        build_args=_build_args(args.build_arg, environ),
+        build_args=build_args,
         timeout=float(args.timeout),
     )
 

@@ -12,8 +12,7 @@ frontend, ``from``, ``copy-from``, ``mount-from``, ``compose``, ``cache-from``),
     {"images": [{"image", "reference", "file", "line", "kind"}],
      "errors": [{"file", "line", "message"}]}
 
-where ``reference`` is the fully normalised reference (``docker.io/library/nginx:latest``),
-or ``null`` while the reference parser module is unavailable.
+where ``reference`` is the fully normalised reference (``docker.io/library/nginx:latest``).
 
 Exit status: 0 when the scan found no error; 2 when it found any error or the command line
 was invalid (a malformed ``--build-arg`` or ``--platform``, nothing to scan). CI should treat
@@ -25,11 +24,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from policies.enforcers.cli.scan_options import (
+    UsageError,
+    add_paths,
+    add_scan_options,
+    check_platform,
+    parse_build_args,
+    require_paths,
+)
+from policies.engine.reference import parse_docker_ref
 from policies.engine.scanners.discover import scan_paths
 from policies.engine.scanners.results import ImageUse, ScanError, ScanResult
 
@@ -37,71 +44,21 @@ __all__ = [
     "EXIT_ERRORS",
     "EXIT_OK",
     "add_parser",
-    "add_scan_options",
     "build_parser",
     "main",
-    "require_paths",
     "run",
 ]
 
 EXIT_OK = 0
 EXIT_ERRORS = 2
 
-_PLATFORM = re.compile(r"[a-z0-9_]+/[a-z0-9_]+(?:/[a-z0-9_.]+)?", re.IGNORECASE)
-
-
-class _UsageError(ValueError):
-    """Invalid command-line input detected after argparse (exit status 2)."""
-
 
 def _configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument(
-        "paths", nargs="*", metavar="PATH", help="Dockerfile, Compose file or directory"
-    )
+    add_paths(parser)
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     add_scan_options(parser, verb="scan")
     parser.set_defaults(func=run)
     return parser
-
-
-def add_scan_options(parser: argparse.ArgumentParser, *, verb: str) -> None:
-    """The options that shape a scan, shared by ``scan`` and ``check``."""
-    parser.add_argument(
-        "-f",
-        "--compose-file",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="a Compose project made of these files merged in order, like docker compose -f "
-        "(repeatable)",
-    )
-    parser.add_argument(
-        "--build-arg",
-        action="append",
-        default=[],
-        metavar="K=V",
-        help="override a global ARG of Dockerfiles scanned on their own (repeatable); "
-        "K alone takes the value from the environment",
-    )
-    parser.add_argument(
-        "--env-file",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="Compose env file replacing .env (repeatable, later files win)",
-    )
-    parser.add_argument(
-        "--profile",
-        action="append",
-        default=[],
-        metavar="PROFILE",
-        help=f"only {verb} Compose services without profiles or in these profiles (repeatable)",
-    )
-    parser.add_argument(
-        "--platform",
-        default="linux/amd64",
-        help="target platform for TARGETPLATFORM/TARGETARCH... (default: linux/amd64)",
-    )
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -119,34 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     return _configure(argparse.ArgumentParser(prog="imageaccess scan"))
 
 
-def require_paths(args: argparse.Namespace) -> None:
-    """Refuse a command line that names nothing to scan."""
-    if not args.paths and not args.compose_file:
-        raise _UsageError("give at least one PATH or --compose-file")
-
-
-def _build_args(values: Sequence[str]) -> dict[str, str]:
-    args: dict[str, str] = {}
-    for value in values:
-        key, sep, val = value.partition("=")
-        if not key:
-            raise _UsageError(f"invalid --build-arg {value!r}: expected K=V")
-        if sep:
-            args[key] = val
-        elif key in os.environ:  # like docker build: `--build-arg K` reads the environment
-            args[key] = os.environ[key]
-    return args
-
-
-def _reference(image: str) -> str | None:
-    try:
-        from policies.engine.reference import InvalidReference, parse_docker_ref
-    except ImportError:
-        return None
-    try:
-        return str(parse_docker_ref(image))
-    except InvalidReference:
-        return None
+def _reference(image: str) -> str:
+    # The scanners report only images that parse (the others are errors).
+    return str(parse_docker_ref(image))
 
 
 def _location(file: str, line: int | None) -> str:
@@ -187,10 +119,9 @@ def run(args: argparse.Namespace) -> int:
     """Run the scan described by parsed ``args``; print the result; return the exit code."""
     try:
         require_paths(args)
-        build_args = _build_args(args.build_arg)
-        if not _PLATFORM.fullmatch(args.platform):
-            raise _UsageError(f"invalid --platform {args.platform!r}: expected os/arch[/variant]")
-    except _UsageError as exc:
+        build_args = parse_build_args(args.build_arg, os.environ)
+        check_platform(args.platform)
+    except UsageError as exc:
         print(f"imageaccess scan: {exc}", file=sys.stderr)
         return EXIT_ERRORS
     result = scan_paths(
