@@ -159,10 +159,6 @@ _SNIFF_CHARS = 32 << 20
 _YamlLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _is_override(name: str) -> bool:
-    return name.lower() in OVERRIDE_NAMES
-
-
 def classify(name: str) -> FileKind | None:
     """The kind of build file a base name denotes while walking a directory, or ``None``.
 
