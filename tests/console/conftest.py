@@ -7,8 +7,6 @@ from dataclasses import dataclass
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
-from django.urls import NoReverseMatch, reverse
-from pytest_django.fixtures import SettingsWrapper
 
 from orgs.models import Invitation, Membership, PersonalAccessToken
 from orgs.services import invite
@@ -16,15 +14,6 @@ from orgs.tokens import mint_token
 from policies.models import AccessRequest, RepositoryException
 from policies.services import add_exception, get_policy
 from tests.conftest import Cast
-
-
-@pytest.fixture(autouse=True)
-def console_urls(settings: SettingsWrapper) -> None:
-    """Serve the per-user pages (tokens, invitations) even before the root URLconf mounts them."""
-    try:
-        reverse("tokens")
-    except NoReverseMatch:
-        settings.ROOT_URLCONF = "tests.console.urls"
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""``POST /api/v1/decisions``: the issue's acceptance scenario and every error."""
+"""``POST /api/v1/decisions``: a member's pulls decided end to end, and every error."""
 
 from __future__ import annotations
 
