@@ -11,7 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.conf import settings
@@ -24,6 +24,9 @@ from orgs.models import Membership, Organization, TokenScope
 from orgs.roles import Role
 from orgs.services import create_organization
 from orgs.tokens import mint_token
+
+if TYPE_CHECKING:
+    from tests.pages import World
 
 User = get_user_model()
 PASSWORD = "correct-horse-battery-staple"
@@ -161,3 +164,11 @@ def api() -> APIClient:
 def bearer(client: APIClient, token: str) -> APIClient:
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     return client
+
+
+@pytest.fixture
+def world(cast: Cast) -> World:
+    """The cast and one object of each kind a page can point at (``tests.pages.World``)."""
+    from tests.pages import make_world
+
+    return make_world(cast)

@@ -29,8 +29,8 @@ from policies.events.usage_reports import utc_today
 from policies.models import AccessRequest, RepositoryException
 from policies.services import update_policy
 from tests.conftest import Cast, bearer
-from tests.console.conftest import World, client_for, make_world, messages_of
-from tests.console.events import Pull, add_events
+from tests.events.bulk_events import Pull, add_events
+from tests.pages import World, client_for, make_world, messages_of
 
 pytestmark = pytest.mark.django_db
 

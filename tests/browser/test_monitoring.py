@@ -19,7 +19,7 @@ from policies.models import AccessRequest, RepositoryException
 from policies.services import update_policy
 from tests.browser.conftest import SCREENSHOTS, BrowserPage
 from tests.conftest import Cast
-from tests.console.events import add_realistic_events
+from tests.events.bulk_events import add_realistic_events
 
 pytestmark = pytest.mark.browser
 CUSTOM = "someuser/custom-image"

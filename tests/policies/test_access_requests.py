@@ -25,7 +25,7 @@ from policies.events.stream_writer import record_decisions
 from policies.models import AccessRequest, ImageAccessPolicy, RepositoryException
 from policies.services import add_exception, update_policy
 from tests.conftest import Cast, bearer
-from tests.console.conftest import World, client_for, make_world, messages_of
+from tests.pages import World, client_for, make_world, messages_of
 
 pytestmark = pytest.mark.django_db
 MY_ACCESS = "/orgs/acme/my-access/"

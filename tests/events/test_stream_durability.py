@@ -16,8 +16,8 @@ from policies.events.stream_drain import drain_stream
 from policies.events.stream_writer import DeferredStream, deferred_stream
 from policies.models import DecisionEvent
 from tests.conftest import Cast
+from tests.events.test_events import decide_and_record, use_redis
 from tests.faults.services import PrivateRedis, private_redis
-from tests.policies.test_events import decide_and_record, use_redis
 
 pytestmark = pytest.mark.django_db
 

@@ -430,6 +430,6 @@ def test_no_django_import() -> None:
         "policies.enforcers.token_service.jwt_tokens; "
         "sys.exit(1 if 'django' in sys.modules else 0)"
     )
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     env = {**os.environ, "PYTHONPATH": str(root)}
     assert subprocess.run([sys.executable, "-c", code], env=env, cwd=root).returncode == 0

@@ -9,7 +9,7 @@ from http import HTTPStatus
 from django.urls import reverse
 
 from orgs.models import ActivityLog
-from tests.console.conftest import World, client_for
+from tests.pages import World, client_for
 
 ACTIVITY = reverse("orgs:activity", kwargs={"slug": "acme"})
 

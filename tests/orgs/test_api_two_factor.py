@@ -21,8 +21,8 @@ from rest_framework.test import APIClient
 
 from orgs.models import TokenScope
 from orgs.tokens import mint_token
-from tests.console.conftest import World
-from tests.console.test_matrix import _page_patterns, fingerprint
+from tests.pages import World
+from tests.test_permission_matrix import _page_patterns, fingerprint
 
 pytestmark = pytest.mark.django_db
 
@@ -198,7 +198,7 @@ def test_an_owner_who_owes_two_factor_cannot_mint_a_token_to_get_around_it(
     from django.test import Client
 
     from orgs.models import PersonalAccessToken
-    from tests.console.conftest import mark_recently_authenticated
+    from tests.pages import mark_recently_authenticated
 
     world = owner_owes_two_factor
     client = Client()

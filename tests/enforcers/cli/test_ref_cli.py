@@ -14,7 +14,7 @@ import pytest
 from policies.enforcers.cli import ref as ref_cli
 
 SHA = "sha256:" + "a" * 64
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -8,7 +8,7 @@ import pytest
 
 from orgs.models import ActivityLog, Membership, Namespace, Organization, PersonalAccessToken
 from tests.conftest import Cast
-from tests.console.conftest import client_for
+from tests.pages import client_for
 
 pytestmark = pytest.mark.django_db
 REAUTH = "/accounts/reauthenticate/"

@@ -15,7 +15,7 @@ from django.utils import timezone
 from orgs.models import Invitation, Membership
 from orgs.roles import Role
 from tests.conftest import make_user
-from tests.console.conftest import World, client_for, messages_of
+from tests.pages import World, client_for, messages_of
 
 MEMBERS = reverse("orgs:members", kwargs={"slug": "acme"})
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from orgs.models import ActivityLog, PersonalAccessToken
 from orgs.tokens import find_token
 from tests.conftest import Cast
-from tests.console.conftest import client_for, messages_of
+from tests.pages import client_for, messages_of
 
 TOKENS = "/settings/tokens/"  # the documented address; reverse() needs the fixture URLconf
 

@@ -201,7 +201,7 @@ def test_module_runs_without_django(project: Path) -> None:
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=Path(__file__).resolve().parents[3],
         check=False,
     )
     assert proc.returncode == 0, proc.stderr

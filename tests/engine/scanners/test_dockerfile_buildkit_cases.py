@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.scan.helpers import messages, pulls, scan
+from tests.engine.scanners.helpers import messages, pulls, scan
 
 # --------------------------------------------------------------------------------------
 # The frontend image: every way BuildKit's DetectSyntax finds it.

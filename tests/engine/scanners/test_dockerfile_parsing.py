@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.scan.helpers import messages, pulls, scan
+from tests.engine.scanners.helpers import messages, pulls, scan
 
 
 def test_instructions_are_case_insensitive() -> None:

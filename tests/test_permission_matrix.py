@@ -25,7 +25,7 @@ from orgs.models import (
 )
 from policies.models import AccessRequest, ImageAccessPolicy, RepositoryException
 from policies.services import update_policy
-from tests.console.conftest import World, client_for
+from tests.pages import World, client_for
 
 ROLES = ("anonymous", "outsider", "member", "editor", "owner")
 USER_OF_ROLE = {"outsider": "charlie", "member": "mike", "editor": "erin", "owner": "olivia"}

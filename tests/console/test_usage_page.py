@@ -17,8 +17,8 @@ from policies.events.rollups import roll_up_events
 from policies.events.usage_reports import period_days, usage_report, utc_today
 from policies.models import DailyUsage, DecisionEvent
 from tests.conftest import Cast
-from tests.console.conftest import World, client_for, make_world
-from tests.console.events import Pull, add_events, add_realistic_events
+from tests.events.bulk_events import Pull, add_events, add_realistic_events
+from tests.pages import World, client_for, make_world
 
 pytestmark = pytest.mark.django_db
 USAGE = "/orgs/acme/usage/"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from policies.engine.scanners.dockerfile_stages import scan_dockerfile
-from tests.scan.helpers import messages, pulls, scan
+from tests.engine.scanners.helpers import messages, pulls, scan
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

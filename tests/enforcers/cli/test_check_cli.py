@@ -36,7 +36,7 @@ from policies.enforcers.cli import sarif as sarif_out
 
 TOKEN = "iat_unit-test-secret-token"
 SCHEMA_DIR = Path(__file__).parent / "schemas"
-BASE_DIR = Path(__file__).resolve().parents[2]
+BASE_DIR = Path(__file__).resolve().parents[3]
 COMMUNITY = "image access denied: community images not allowed"
 
 

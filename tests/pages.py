@@ -1,10 +1,10 @@
-"""Fixtures for the console page tests: the cast plus one of each org-owned object."""
+"""Page tests' helpers: a world of one object of each kind a page can point at, and clients
+signed in as one of the cast (the ``world`` fixture is in ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
@@ -32,13 +32,8 @@ class World:
         return self.cast.user(name)
 
 
-@pytest.fixture
-def world(cast: Cast) -> World:
-    return make_world(cast)
-
-
 def make_world(cast: Cast) -> World:
-    """Build the world around ``cast`` (for modules outside ``tests/console`` too)."""
+    """Build the world around ``cast``."""
     owner = Membership.objects.get(org=cast.acme, user=cast.olivia)
     # Created up front so that reading a page never has to create it lazily.
     get_policy(cast.acme)
