@@ -1,19 +1,27 @@
-"""The role matrix: every console URL, GET and POST, for every role.
+"""The role matrix: every URL, for every role.
 
-anonymous -> sign-in redirect; outsider (charlie, a member of globex only) -> 404; member and
-editor -> read-only (200) or 403 on writes; owner -> allowed. Every response that is not an
-allowed change must leave the database exactly as it was.
+Pages (GET and POST, signed in with a session): anonymous -> sign-in redirect; outsider
+(charlie, a member of globex only) -> 404; member and editor -> read-only (200) or 403 on
+writes; owner -> allowed. The API (every method its view answers) and the registry token
+service, called with each role's personal access token (admin scope, so the role decides):
+anonymous -> 401, outsider -> 404, member and editor -> read (200) or 403 on an owner's write,
+owner -> allowed. Every response that is not an allowed change must leave the database
+exactly as it was.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from rest_framework.test import APIClient
 
 from orgs.models import (
     ActivityLog,
@@ -31,8 +39,18 @@ ROLES = ("anonymous", "outsider", "member", "editor", "owner")
 USER_OF_ROLE = {"outsider": "charlie", "member": "mike", "editor": "erin", "owner": "olivia"}
 SIGNED_IN = frozenset({"outsider", "member", "editor", "owner"})
 
-# Page URLs outside the console: the API, the registry, Django admin, allauth, probes.
-EXCLUDED_PREFIXES = ("api/", "v2/", "admin/", "accounts/", "static/", "healthz", "readyz")
+# Machine URLs: the API and the registry token service have a matrix of their own below.
+MACHINE_PREFIXES = ("api/", "v2/")
+# Outside the matrix: Django admin (staff), allauth, probes, the API's public description.
+EXCLUDED_PREFIXES = (
+    "admin/",
+    "accounts/",
+    "static/",
+    "healthz",
+    "readyz",
+    "api/schema/",
+    "api/docs/",
+)
 
 OK, FOUND = HTTPStatus.OK, HTTPStatus.FOUND
 FORBIDDEN, NOT_FOUND = HTTPStatus.FORBIDDEN, HTTPStatus.NOT_FOUND
@@ -362,7 +380,7 @@ def console_url_names() -> dict[str, str]:
     """URL name -> route of every page URL the resolver knows, outside the excluded areas."""
     found: dict[str, str] = {}
     for route, name in _page_patterns(get_resolver().url_patterns):
-        if route.startswith(EXCLUDED_PREFIXES):
+        if route.startswith(EXCLUDED_PREFIXES + MACHINE_PREFIXES):
             continue
         assert name is not None, f"page URL {route!r} has no name, so the matrix cannot list it"
         found[name] = route
@@ -385,4 +403,250 @@ def test_every_console_url_has_matrix_rows_for_get_and_post() -> None:
 
 def test_matrix_rows_name_every_role() -> None:
     for row in MATRIX:
+        assert set(row.expect) == set(ROLES), row.name
+
+
+# --- The API and the registry token service ---------------------------------------------------
+
+CREATED, NO_CONTENT = HTTPStatus.CREATED, HTTPStatus.NO_CONTENT
+BAD_REQUEST, UNAUTHORIZED = HTTPStatus.BAD_REQUEST, HTTPStatus.UNAUTHORIZED
+METHODS = ("get", "post", "put", "patch", "delete")
+REGISTRY_SERVICE = "mirror.test"
+PULL = "repository:library/nginx:pull"
+
+
+@dataclass(frozen=True)
+class MachineRow:
+    """Expected status per role for one (URL name, method) of the API or ``/v2/token``."""
+
+    name: str
+    method: str
+    expect: dict[str, HTTPStatus]
+    changes: frozenset[str] = frozenset()
+    data: dict[str, Any] = field(default_factory=dict)
+    setup: Callable[[World], None] | None = None
+
+
+def api_row(
+    name: str,
+    method: str,
+    *,
+    member: HTTPStatus,
+    owner: HTTPStatus,
+    editor: HTTPStatus | None = None,
+    outsider: HTTPStatus = NOT_FOUND,
+    changes: frozenset[str] = frozenset(),
+    data: dict[str, Any] | None = None,
+    setup: Callable[[World], None] | None = None,
+) -> MachineRow:
+    """A row for an API URL: anonymous 401, outsider 404 (for the organization's URLs)."""
+    return MachineRow(
+        name,
+        method,
+        {
+            "anonymous": UNAUTHORIZED,
+            "outsider": outsider,
+            "member": member,
+            "editor": member if editor is None else editor,
+            "owner": owner,
+        },
+        changes,
+        data or {},
+        setup,
+    )
+
+
+MEMBERS_FILE = frozenset({"member", "editor"})
+EVERYONE_SIGNED_IN = dict.fromkeys(SIGNED_IN, OK)
+MACHINE_MATRIX: list[MachineRow] = [
+    MachineRow("api-me", "get", {"anonymous": UNAUTHORIZED, **EVERYONE_SIGNED_IN}),
+    # Every signed-in caller gets decisions for their own organizations.
+    MachineRow(
+        "api-decisions",
+        "post",
+        {"anonymous": UNAUTHORIZED, **EVERYONE_SIGNED_IN},
+        data={"images": ["nginx", "someuser/custom-image"]},
+    ),
+    api_row("api-policy", "get", member=OK, owner=OK),
+    api_row(
+        "api-policy",
+        "patch",
+        member=FORBIDDEN,
+        owner=OK,
+        changes=OWNER_ONLY,
+        data={"enabled": True, "allow_community": True},
+    ),
+    api_row("api-exceptions", "get", member=OK, owner=OK),
+    api_row(
+        "api-exceptions",
+        "post",
+        member=FORBIDDEN,
+        owner=CREATED,
+        changes=OWNER_ONLY,
+        data={"repository": "grafana/*", "reason": "dashboards"},
+    ),
+    api_row("api-exception", "get", member=OK, owner=OK),
+    api_row("api-exception", "delete", member=FORBIDDEN, owner=NO_CONTENT, changes=OWNER_ONLY),
+    api_row("api-events", "get", member=FORBIDDEN, owner=OK),
+    # Members read their own requests, owners everyone's.
+    api_row("api-access-requests", "get", member=OK, owner=OK),
+    # Members and editors file; the owner is told it is already allowed (owners are never
+    # restricted).
+    api_row(
+        "api-access-requests",
+        "post",
+        member=CREATED,
+        owner=BAD_REQUEST,
+        changes=MEMBERS_FILE,
+        data={"repository": "someuser/other-image", "justification": "the build needs it"},
+        setup=enforce_acme_policy,
+    ),
+    api_row(
+        "api-access-request-approve",
+        "post",
+        member=FORBIDDEN,
+        owner=OK,
+        changes=OWNER_ONLY,
+        data={"comment": "fine"},
+    ),
+    api_row(
+        "api-access-request-decline",
+        "post",
+        member=FORBIDDEN,
+        owner=OK,
+        changes=OWNER_ONLY,
+        data={"comment": "use bitnami/redis"},
+    ),
+    # Anonymous pulls are decided as anonymous: nothing restricts them unless an organization
+    # named by the service enforces sign-in.
+    MachineRow("registry-token", "get", dict.fromkeys(ROLES, OK), data={"scope": PULL}),
+    # The OAuth2 password form (BuildKit): without credentials there is no one to grant to.
+    MachineRow(
+        "registry-token",
+        "post",
+        {"anonymous": UNAUTHORIZED, **EVERYONE_SIGNED_IN},
+        data={"grant_type": "password", "scope": PULL, "client_id": "docker"},
+    ),
+]
+MACHINE_PK_OF: dict[str, Callable[[World], int]] = {
+    "api-exception": lambda w: w.exception.pk,
+    "api-access-request-approve": lambda w: w.access_request.pk,
+    "api-access-request-decline": lambda w: w.access_request.pk,
+}
+
+
+def machine_url_for(name: str, world: World) -> str:
+    """The URL of an API or registry name, pointing at acme and the world's objects."""
+    route = machine_url_names()[name]
+    kwargs: dict[str, Any] = {}
+    if "<slug:slug>" in route:
+        kwargs["slug"] = "acme"
+    if "<int:pk>" in route:
+        kwargs["pk"] = MACHINE_PK_OF[name](world)
+    return reverse(name, kwargs=kwargs)
+
+
+@pytest.fixture
+def role_tokens(world: World) -> dict[str, str]:
+    """An admin-scope personal access token per signed-in role."""
+    from orgs.models import TokenScope
+    from orgs.tokens import mint_token
+
+    return {
+        role: mint_token(user=world.user(user), name="matrix", scope=TokenScope.ADMIN).plaintext
+        for role, user in USER_OF_ROLE.items()
+    }
+
+
+def machine_call(row: MachineRow, url: str, role: str, tokens: dict[str, str]) -> Any:
+    token = tokens.get(role)
+    if row.name == "registry-token":
+        client = Client()
+        params = {"service": REGISTRY_SERVICE, **row.data}
+        if row.method == "get":
+            auth = {}
+            if token is not None:
+                raw = base64.b64encode(f"{USER_OF_ROLE[role]}:{token}".encode()).decode()
+                auth = {"HTTP_AUTHORIZATION": f"Basic {raw}"}
+            return client.get(url, params, **auth)
+        if token is not None:
+            params |= {"username": USER_OF_ROLE[role], "password": token}
+        return client.post(url, params)
+    api = APIClient()
+    if token is not None:
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return getattr(api, row.method)(url, row.data, format="json")
+
+
+def _machine_cases() -> Iterator[Any]:
+    for row in MACHINE_MATRIX:
+        for role in ROLES:
+            yield pytest.param(row, role, id=f"{row.name}-{row.method.upper()}-{role}")
+
+
+@pytest.mark.parametrize(("row", "role"), list(_machine_cases()))
+def test_api_and_registry_role_matrix(
+    world: World,
+    role_tokens: dict[str, str],
+    row: MachineRow,
+    role: str,
+    settings: Any,
+    tmp_path: Path,
+) -> None:
+    settings.REGISTRY_KEY_FILE = tmp_path / "token.key"
+    from policies.enforcers.token_service.signing import signing_key
+
+    signing_key.cache_clear()
+    url = machine_url_for(row.name, world)
+    if row.setup is not None:
+        row.setup(world)
+    before = fingerprint()
+
+    response = machine_call(row, url, role, role_tokens)
+
+    assert response.status_code == row.expect[role], (
+        f"{row.method.upper()} {url} as {role}: {response.status_code} {response.content[:200]!r}"
+    )
+    if role in row.changes:
+        assert fingerprint() != before, f"{row.method} {url} as {role} should change data"
+    else:
+        assert fingerprint() == before, f"{row.method} {url} as {role} changed data"
+
+
+def machine_url_names() -> dict[str, str]:
+    """URL name -> route of every API and registry URL, the API's description aside."""
+    found: dict[str, str] = {}
+    for route, name in _page_patterns(get_resolver().url_patterns):
+        if not route.startswith(MACHINE_PREFIXES) or route.startswith(EXCLUDED_PREFIXES):
+            continue
+        assert name is not None, f"URL {route!r} has no name, so the matrix cannot list it"
+        found[name] = route
+    return found
+
+
+def machine_methods(route: str) -> list[str]:
+    """The methods the view of ``route`` answers (GET and POST for a function view)."""
+    sample = "/" + route.replace("<slug:slug>", "acme").replace("<int:pk>", "1")
+    view = get_resolver().resolve(sample).func
+    view_class = getattr(view, "view_class", None)
+    if view_class is None:
+        return ["get", "post"]
+    return [m for m in METHODS if m in view_class.http_method_names and hasattr(view_class, m)]
+
+
+def test_every_api_and_registry_url_has_matrix_rows_for_each_method() -> None:
+    covered = {(row.name, row.method) for row in MACHINE_MATRIX}
+    names = machine_url_names()
+    missing = sorted(
+        f"{name} ({route}) {method.upper()}"
+        for name, route in names.items()
+        for method in machine_methods(route)
+        if (name, method) not in covered
+    )
+    assert not missing, "add role-matrix rows for: " + ", ".join(missing)
+    assert {row.name for row in MACHINE_MATRIX} <= set(names)
+
+
+def test_machine_matrix_rows_name_every_role() -> None:
+    for row in MACHINE_MATRIX:
         assert set(row.expect) == set(ROLES), row.name
