@@ -564,11 +564,11 @@ def machine_call(row: MachineRow, url: str, role: str, tokens: dict[str, str]) -
         client = Client()
         params = {"service": REGISTRY_SERVICE, **row.data}
         if row.method == "get":
-            auth = {}
+            headers = {}
             if token is not None:
                 raw = base64.b64encode(f"{USER_OF_ROLE[role]}:{token}".encode()).decode()
-                auth = {"HTTP_AUTHORIZATION": f"Basic {raw}"}
-            return client.get(url, params, **auth)
+                headers = {"Authorization": f"Basic {raw}"}
+            return client.get(url, params, headers=headers)
         if token is not None:
             params |= {"username": USER_OF_ROLE[role], "password": token}
         return client.post(url, params)

@@ -100,8 +100,9 @@ def _extract_flags(line: str) -> tuple[str, list[str]]:
     return _extract_flags_slow(line)
 
 
-# The phases of the word splitters below, as BuildKit's state machines name them.
-_SPACES, _WORD, _QUOTE = 0, 1, 2
+# The phases of the word splitters below, as BuildKit's state machines name them; the flag
+# splitter also ends at a lone "--".
+_SPACES, _WORD, _QUOTE, _END_OF_FLAGS = 0, 1, 2, 3
 
 
 def _extract_flags_slow(line: str) -> tuple[str, list[str]]:
@@ -132,7 +133,7 @@ class _FlagWords:
                     return self.line[self.pos :], self.words
                 phase = _WORD
             phase = self._in_word(ch) if phase == _WORD else self._in_quote(ch)
-            if phase is None:  # a lone "--" ends the flags
+            if phase == _END_OF_FLAGS:
                 return self.line[self.pos :], self.words
         if phase != _SPACES:
             text = "".join(self.word)
@@ -140,11 +141,11 @@ class _FlagWords:
                 self.words.append(text)
         return "", self.words
 
-    def _in_word(self, ch: str) -> int | None:
+    def _in_word(self, ch: str) -> int:
         if is_go_space(ch):
             text = "".join(self.word)
             if text == "--":
-                return None
+                return _END_OF_FLAGS
             if self.blank_ok or text:
                 self.words.append(text)
             self.word = []
