@@ -273,12 +273,12 @@ ALLOW_VOLATILE_REDIS = env.boolean("IMAGEACCESS_ALLOW_VOLATILE_REDIS", False)
 CELERY_IMPORTS = ["policies.events.tasks"]
 CELERY_BEAT_SCHEDULE = {
     "drain-decision-events": {
-        "task": "policies.events.tasks.drain_decision_events",
+        "task": "policies.tasks.drain_decision_events",
         "schedule": float(EVENT_DRAIN_INTERVAL),
         "options": {"expires": float(EVENT_DRAIN_INTERVAL) * 5},
     },
     "roll-up-and-purge-events": {
-        "task": "policies.events.tasks.roll_up_and_purge_events",
+        "task": "policies.tasks.roll_up_and_purge_events",
         "schedule": 300.0,
     },
 }
