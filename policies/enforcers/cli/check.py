@@ -28,7 +28,7 @@ error, an invalid reference, a missing token, a bad URL or argument) or when the
 answer (unreachable, timed out, an HTTP error): CI must then treat the images as unchecked.
 
 Standard library only, and no Django: CI runners install the package without a database or
-settings, and ``tests/cli/test_check_cli.py`` proves Django is never imported.
+settings, and ``tests/enforcers/cli/test_check_cli.py`` proves Django is never imported.
 """
 
 from __future__ import annotations

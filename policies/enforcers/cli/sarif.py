@@ -10,7 +10,7 @@ current directory with forward slashes and ``uriBaseId`` ``%SRCROOT%`` (the chec
 the command runs there, as CI does), so GitHub code scanning annotates the offending line.
 Denials are ``error``, audit-mode would-denials ``warning``. Allowed images produce no result.
 
-Standard library only; validated against the OASIS schema in ``tests/cli/schemas``.
+Standard library only; validated against the OASIS schema in ``tests/enforcers/cli/schemas``.
 """
 
 from __future__ import annotations

