@@ -20,8 +20,8 @@ admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-a
 
 api_v1: list[URLPattern | URLResolver] = [
     path("me", MeView.as_view(), name="api-me"),
-    path("", include("policies.api_urls")),
-    path("", include("policies.events.urls")),
+    path("", include("policies.policy_api_urls")),
+    path("", include("policies.events.events_api_urls")),
 ]
 # The organization pages of ``orgs`` and, in the same ``orgs`` namespace, the overview, a
 # console page (``orgs`` knows nothing of policies).
@@ -40,8 +40,8 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("", include("orgs.settings_urls")),
     path("orgs/", include(organization_pages)),
-    path("orgs/<slug:slug>/", include("policies.console.urls")),
-    path("", include("policies.enforcers.urls")),
+    path("orgs/<slug:slug>/", include("policies.console.page_urls")),
+    path("", include("policies.enforcers.enforcer_urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

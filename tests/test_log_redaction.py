@@ -109,7 +109,7 @@ SERVER_LOGGERS = [
     "gunicorn.error",
     "imageaccess",
     "orgs.tokens",
-    "policies.enforcers.token_service.views",
+    "policies.enforcers.token_service.token_endpoint",
 ]
 
 

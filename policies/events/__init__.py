@@ -4,5 +4,6 @@
 the Redis stream on the request path without waiting (or, during an outage, to the database in
 batches); ``stream_drain`` moves the stream into PostgreSQL (a Celery task); ``rollups`` folds
 events into daily counts and purges old ones; ``usage_reports`` is what the Usage page, the
-event list and My access read; ``api`` serves ``/api/v1/orgs/<slug>/events``.
+event list and My access read; ``events_api`` serves ``/api/v1/orgs/<slug>/events``;
+``tasks`` holds the Celery tasks.
 """

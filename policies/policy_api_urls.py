@@ -2,29 +2,35 @@
 
 from django.urls import path
 
-from policies import api
+from policies import policy_api
 
 urlpatterns = [
-    path("orgs/<slug:slug>/image-access", api.ImageAccessPolicyView.as_view(), name="api-policy"),
-    path("orgs/<slug:slug>/exceptions", api.ExceptionListView.as_view(), name="api-exceptions"),
+    path(
+        "orgs/<slug:slug>/image-access",
+        policy_api.ImageAccessPolicyView.as_view(),
+        name="api-policy",
+    ),
+    path(
+        "orgs/<slug:slug>/exceptions", policy_api.ExceptionListView.as_view(), name="api-exceptions"
+    ),
     path(
         "orgs/<slug:slug>/exceptions/<int:pk>",
-        api.ExceptionDetailView.as_view(),
+        policy_api.ExceptionDetailView.as_view(),
         name="api-exception",
     ),
     path(
         "orgs/<slug:slug>/access-requests",
-        api.AccessRequestListView.as_view(),
+        policy_api.AccessRequestListView.as_view(),
         name="api-access-requests",
     ),
     path(
         "orgs/<slug:slug>/access-requests/<int:pk>/approve",
-        api.AccessRequestApproveView.as_view(),
+        policy_api.AccessRequestApproveView.as_view(),
         name="api-access-request-approve",
     ),
     path(
         "orgs/<slug:slug>/access-requests/<int:pk>/decline",
-        api.AccessRequestDeclineView.as_view(),
+        policy_api.AccessRequestDeclineView.as_view(),
         name="api-access-request-decline",
     ),
 ]

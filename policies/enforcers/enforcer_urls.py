@@ -3,9 +3,9 @@
 from django.urls import path
 
 from policies.enforcers.decision_api import DecisionView
-from policies.enforcers.token_service import views as token_service
+from policies.enforcers.token_service import token_endpoint
 
 urlpatterns = [
     path("api/v1/decisions", DecisionView.as_view(), name="api-decisions"),
-    path("v2/token", token_service.token, name="registry-token"),
+    path("v2/token", token_endpoint.token, name="registry-token"),
 ]

@@ -30,7 +30,7 @@ from policies.access_requests import (
     file_request,
 )
 from policies.models import AccessRequest, RepositoryException
-from policies.serializers import (
+from policies.policy_serializers import (
     AccessRequestCreateSerializer,
     AccessRequestDecisionSerializer,
     AccessRequestFilterSerializer,

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from imageaccess.pagination import NewestFirstPagination
 from orgs.roles import Capability
 from orgs.tenancy import OrgAPIView
-from policies.events.serializers import DecisionEventSerializer, EventFilterSerializer
+from policies.events.event_serializers import DecisionEventSerializer, EventFilterSerializer
 from policies.events.usage_reports import filter_events
 from policies.models import DecisionEvent
 
