@@ -119,3 +119,16 @@ def test_the_engine_and_the_cli_run_without_django(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_two_modules_of_policies_share_a_name() -> None:
+    names: dict[str, list[str]] = {}
+    for path in (REPO_ROOT / "policies").rglob("*.py"):
+        relative = path.relative_to(REPO_ROOT)
+        if path.name == "__init__.py" or "migrations" in relative.parts:
+            continue
+        if relative.parts[:3] == ("policies", "management", "commands"):
+            continue  # Django names a command by its module
+        names.setdefault(path.stem, []).append(str(relative))
+    shared = {name: paths for name, paths in names.items() if len(paths) > 1}
+    assert not shared, shared
