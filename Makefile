@@ -60,9 +60,11 @@ run: migrate
 test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## Lint, format check and the import contracts between the rooms (pyproject.toml).
 lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: install-test
 	$(BIN)/mypy .

@@ -50,8 +50,9 @@ def child(args: argparse.Namespace) -> None:
     from django.utils import timezone
 
     from imageaccess.redis_client import get_redis
-    from policies.decisions import decide_images
-    from policies.events import RequestContext, drain_stream, event_rows
+    from policies.decision_service import decide_images
+    from policies.events.event_rows import RequestContext, event_rows
+    from policies.events.stream_drain import drain_stream
     from policies.models import DecisionEvent
 
     client = get_redis()

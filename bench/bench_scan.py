@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from policies.scan.compose import scan_compose  # noqa: E402
-from policies.scan.dockerfile import scan_dockerfile  # noqa: E402
+from policies.engine.scanners.compose import scan_compose  # noqa: E402
+from policies.engine.scanners.dockerfile_stages import scan_dockerfile  # noqa: E402
 
 BUDGET_MS = 200.0
 DOCKERFILE_LINES = 5_000
@@ -144,24 +144,11 @@ def best_of(runs: int, fn: Callable[[], object]) -> float:
 
 
 def cli_call(argv: list[str]) -> int:
-    """Run ``imageaccess scan`` in-process, through the dispatcher when it imports."""
-    try:
-        from policies.cli import main as dispatcher
-
-        entry: Callable[[list[str]], int] = lambda a: dispatcher(["scan", *a])  # noqa: E731
-        dispatcher_ok = True
-    except ImportError:
-        dispatcher_ok = False
-    if dispatcher_ok:
-        try:
-            with contextlib.redirect_stdout(io.StringIO()):
-                return entry(argv)
-        except ImportError:
-            pass  # a sibling subcommand module is missing: fall back to scan alone
-    from policies.cli.scan import main as scan_main
+    """Run ``imageaccess scan`` in-process, through the console script's dispatcher."""
+    from policies.enforcers.cli import main
 
     with contextlib.redirect_stdout(io.StringIO()):
-        return scan_main(argv)
+        return main(["scan", *argv])
 
 
 def report(label: str, ms: float, detail: str) -> None:

@@ -6,7 +6,7 @@ category, allowed, denied and would-deny), rolls them up as the nightly job does
 requests ``/orgs/acme/usage/?days=N`` as acme's owner through Django's test client, warm, in
 one process: prints the best and median render time and the SQL queries per render for 7, 30
 and 90 days, and whether each is under the budget. It asserts nothing: the fixed query count
-is asserted in ``tests/policies/test_usage_page.py``.
+is asserted in ``tests/console/test_usage_page.py``.
 
 Run: ``.venv/bin/python bench/bench_usage.py [--events 100000] [--runs 5]``
 """
@@ -59,9 +59,9 @@ def child(args: argparse.Namespace) -> None:
     from django.test.utils import CaptureQueriesContext
 
     from orgs.models import Organization
+    from policies.events.rollups import roll_up_events
+    from policies.events.usage_reports import usage_report
     from policies.models import DecisionEvent
-    from policies.reports import usage_report
-    from policies.usage import roll_up_events
 
     org = Organization.objects.get(slug="acme")
     users = list(get_user_model().objects.filter(username__in=["olivia", "erin", "mike"]))

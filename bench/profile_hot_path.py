@@ -18,6 +18,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,18 +54,15 @@ def _environ(method: str, path: str, headers: dict[str, str], body: bytes) -> di
     return environ
 
 
-def child(args: argparse.Namespace) -> None:
-    """Runs with the production environment: build requests, time them, profile one."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "imageaccess.settings")
-    sys.path.insert(0, str(ROOT))
+def _application(off: set[str]) -> Callable[..., Any]:
+    """The production WSGI application, less the optimisations named in ``off``."""
     from imageaccess import wsgi
 
-    application = wsgi.application
-    off = set(args.without.split(",")) - {""}
+    application: Callable[..., Any] = wsgi.application
     if "lean-wsgi" in off:  # every path through the full middleware stack
         application = wsgi.django_application
     if "lean-view" in off:  # DecisionView through APIView.dispatch, serializer and renderer
-        from policies.api import DecisionView
+        from policies.enforcers.decision_api import DecisionView
 
         DecisionView._lean_dispatch = lambda self, request: None  # type: ignore[method-assign]
     if "hiredis" in off:  # redis-py's pure-Python reply parser
@@ -78,6 +76,14 @@ def child(args: argparse.Namespace) -> None:
         client.connection_pool.disconnect()
     if off:
         print(f"without: {', '.join(sorted(off))}")
+    return application
+
+
+def child(args: argparse.Namespace) -> None:
+    """Runs with the production environment: build requests, time them, profile one."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "imageaccess.settings")
+    sys.path.insert(0, str(ROOT))
+    application = _application(set(args.without.split(",")) - {""})
 
     tokens = json.loads(os.environ["BENCH_TOKENS"])
     bearer = {"Authorization": f"Bearer {tokens['mike']}"}

@@ -682,6 +682,81 @@ def _step(message: str) -> Callable[[], None]:
     return lambda: print(f" {time.monotonic() - began:.1f} s", flush=True)
 
 
+def print_events(events: dict[str, Any], ledger: EventLedger) -> None:
+    """How many decision events reached PostgreSQL, against the decisions wrk saw answered."""
+    print(
+        f"\nDecision events: {events['stored']:,} stored in PostgreSQL "
+        f"(api {events['stored_api']:,}, registry {events['stored_registry']:,}) for "
+        f"{ledger.answered:,} decisions answered with 2xx ({ledger.non_2xx} non-2xx "
+        f"responses); {events['stream_entries_before_drain']:,} stream entries left after "
+        f"the load, drained in {events['drain_seconds']} s; "
+        f"{events['stream_entries_after_drain']} entries left."
+    )
+    missing = ledger.answered - events["stored"]
+    if missing > 0:
+        print(f"  MISSING {missing:,} events")
+    else:
+        print(
+            f"  none missing; {-missing:,} more than counted by wrk (requests in flight "
+            f"when wrk stopped are answered after it stops counting: at most "
+            f"{ledger.in_flight_max:,})"
+        )
+
+
+def report(
+    args: argparse.Namespace,
+    runs: list[ServerRun],
+    targets: list[Target],
+    events: dict[str, Any],
+    ledger: EventLedger,
+) -> None:
+    """The results tables (or the server comparison), the chart and the JSON file."""
+    for run in runs if not args.compare else []:
+        print(f"\nResults: {SERVER_LABELS.get(run.kind, run.kind)}, {run.workers} workers")
+        print_table(run, targets)
+        if args.markdown:
+            print()
+            print_table(run, targets, markdown=True)
+    if args.compare:
+        print(
+            f"\nServer comparison ({args.workers} workers each, same data; medians of "
+            f"{max(1, args.repeat)} round(s), ratios taken within each run):"
+        )
+        print_comparison(runs, markdown=False)
+        if args.markdown:
+            print()
+            print_comparison(runs, markdown=True)
+    main_run = runs[0]
+    if not args.no_chart and main_run.results:
+        write_chart(
+            Path(args.chart),
+            [(t.label, main_run.results[t.name]) for t in targets if t.name in main_run.results],
+            title=(
+                f"imageaccess on {os.cpu_count()} cores: {SERVER_LABELS.get(main_run.kind)}, "
+                f"{args.workers} workers, wrk {args.connections} connections"
+            ),
+            ratios={"decide-1": DECISION_RATIO, "token": TOKEN_RATIO},
+            images={t.name: t.images for t in targets},
+        )
+        print(f"\nChart written to {args.chart}")
+    if args.json:
+        payload = {
+            "args": vars(args),
+            "runs": [
+                {
+                    "server": run.kind,
+                    "workers": run.workers,
+                    "results": {name: r.as_dict() for name, r in run.results.items()},
+                    "rss_cold_kb": run.rss_cold,
+                    "soak": run.soak,
+                }
+                for run in runs
+            ],
+            "events": {**events, "answered": ledger.answered},
+        }
+        Path(args.json).write_text(json.dumps(payload, indent=2, default=str))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if not Path(WRK).exists():
@@ -743,68 +818,8 @@ def main(argv: list[str] | None = None) -> int:
             done()
 
     if events:
-        print(
-            f"\nDecision events: {events['stored']:,} stored in PostgreSQL "
-            f"(api {events['stored_api']:,}, registry {events['stored_registry']:,}) for "
-            f"{ledger.answered:,} decisions answered with 2xx ({ledger.non_2xx} non-2xx "
-            f"responses); {events['stream_entries_before_drain']:,} stream entries left after "
-            f"the load, drained in {events['drain_seconds']} s; "
-            f"{events['stream_entries_after_drain']} entries left."
-        )
-        missing = ledger.answered - events["stored"]
-        if missing > 0:
-            print(f"  MISSING {missing:,} events")
-        else:
-            print(
-                f"  none missing; {-missing:,} more than counted by wrk (requests in flight "
-                f"when wrk stopped are answered after it stops counting: at most "
-                f"{ledger.in_flight_max:,})"
-            )
-
-    for run in runs if not args.compare else []:
-        print(f"\nResults: {SERVER_LABELS.get(run.kind, run.kind)}, {run.workers} workers")
-        print_table(run, targets)
-        if args.markdown:
-            print()
-            print_table(run, targets, markdown=True)
-    if args.compare:
-        print(
-            f"\nServer comparison ({args.workers} workers each, same data; medians of "
-            f"{max(1, args.repeat)} round(s), ratios taken within each run):"
-        )
-        print_comparison(runs, markdown=False)
-        if args.markdown:
-            print()
-            print_comparison(runs, markdown=True)
-    main_run = runs[0]
-    if not args.no_chart and main_run.results:
-        write_chart(
-            Path(args.chart),
-            [(t.label, main_run.results[t.name]) for t in targets if t.name in main_run.results],
-            title=(
-                f"imageaccess on {os.cpu_count()} cores: {SERVER_LABELS.get(main_run.kind)}, "
-                f"{args.workers} workers, wrk {args.connections} connections"
-            ),
-            ratios={"decide-1": DECISION_RATIO, "token": TOKEN_RATIO},
-            images={t.name: t.images for t in targets},
-        )
-        print(f"\nChart written to {args.chart}")
-    if args.json:
-        payload = {
-            "args": vars(args),
-            "runs": [
-                {
-                    "server": run.kind,
-                    "workers": run.workers,
-                    "results": {name: r.as_dict() for name, r in run.results.items()},
-                    "rss_cold_kb": run.rss_cold,
-                    "soak": run.soak,
-                }
-                for run in runs
-            ],
-            "events": {**events, "answered": ledger.answered},
-        }
-        Path(args.json).write_text(json.dumps(payload, indent=2, default=str))
+        print_events(events, ledger)
+    report(args, runs, targets, events, ledger)
     print(f"\nTotal time {time.monotonic() - began:.0f} s")
     return 0
 

@@ -1,4 +1,5 @@
-"""Serializer fields shared by every API: text that is JSON text and nothing else."""
+"""Serializer fields shared by every API: text that is JSON text and nothing else, and a
+serializer that refuses keys it does not know."""
 
 from __future__ import annotations
 
@@ -28,3 +29,18 @@ class StringField(serializers.CharField):
 
 class SlugStringField(StringField, serializers.SlugField):
     """A slug given as a JSON string (letters, digits, ``-`` and ``_``)."""
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses keys it does not know, naming the first: a typo must not be silently ignored."""
+
+    extra_allowed: tuple[str, ...] = ()
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        data = self.initial_data
+        keys = data.keys() if hasattr(data, "keys") else ()
+        unknown = sorted(set(keys) - set(self.fields) - set(self.extra_allowed))
+        if unknown:
+            expected = ", ".join([*self.fields, *self.extra_allowed])
+            raise serializers.ValidationError({unknown[0]: f"unknown field (expected {expected})"})
+        return attrs

@@ -269,6 +269,8 @@ EVENT_DRAIN_INTERVAL = env.integer("IMAGEACCESS_EVENT_DRAIN_INTERVAL", 2, minimu
 # Production start-up refuses a Redis that would lose the event stream on a restart (no AOF,
 # or an eviction policy that may drop it) unless the operator accepts that loss.
 ALLOW_VOLATILE_REDIS = env.boolean("IMAGEACCESS_ALLOW_VOLATILE_REDIS", False)
+# The worker's task modules (tasks live in the rooms of an app, not in ``<app>.tasks``).
+CELERY_IMPORTS = ["policies.events.tasks"]
 CELERY_BEAT_SCHEDULE = {
     "drain-decision-events": {
         "task": "policies.tasks.drain_decision_events",

@@ -12,14 +12,26 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from imageaccess import views
+from orgs import urls as organization_urls
 from orgs.api import MeView
+from policies.console.views import OrganizationOverviewView
 
 admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
 
 api_v1: list[URLPattern | URLResolver] = [
     path("me", MeView.as_view(), name="api-me"),
-    path("", include("policies.api_urls")),
+    path("", include("policies.policy_api_urls")),
+    path("", include("policies.events.events_api_urls")),
 ]
+# The organization pages of ``orgs`` and, in the same ``orgs`` namespace, the overview, a
+# console page (``orgs`` knows nothing of policies).
+organization_pages = (
+    [
+        *organization_urls.urlpatterns,
+        path("<slug:slug>/", OrganizationOverviewView.as_view(), name="home"),
+    ],
+    organization_urls.app_name,
+)
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="orgs:list", permanent=False), name="root"),
@@ -27,12 +39,12 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("accounts/", include("allauth.urls")),
     path("", include("orgs.settings_urls")),
-    path("orgs/", include("orgs.urls")),
-    path("orgs/<slug:slug>/", include("policies.urls")),
+    path("orgs/", include(organization_pages)),
+    path("orgs/<slug:slug>/", include("policies.console.page_urls")),
+    path("", include("policies.enforcers.enforcer_urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
-    path("v2/", include("policies.registry_urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 from django.contrib.auth.models import User
 from django.db import DatabaseError
 from rest_framework import exceptions
@@ -13,39 +10,10 @@ from rest_framework.request import Request
 
 from imageaccess.client_address import client_address
 from imageaccess.errors import APIError
+from orgs.credentials import authorization_credentials
 from orgs.models import PersonalAccessToken
 from orgs.ratelimit import RateLimited, count_failure, limit_failures
-from orgs.tokens import GENERIC_FAILURE, TokenError, authenticate_token
-
-
-def credentials_from_header(header: bytes) -> tuple[str | None, str] | None:
-    """Split an ``Authorization`` header into ``(username, secret)``.
-
-    Returns ``None`` when there is no header or another scheme; raises ``TokenError`` when
-    the header is present but malformed.
-    """
-    if not header:
-        return None
-    scheme, _, value = header.partition(b" ")
-    scheme = scheme.lower()
-    value = value.strip()
-    if scheme == b"bearer":
-        if not value or b" " in value:
-            raise TokenError(GENERIC_FAILURE, code="invalid_credentials")
-        return None, value.decode("latin-1")
-    if scheme == b"basic":
-        try:
-            decoded = base64.b64decode(value, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            raise TokenError(
-                "malformed Basic credentials: expected base64 of username:token",
-                code="invalid_credentials",
-            ) from None
-        username, sep, secret = decoded.partition(":")
-        if not sep or not username or not secret:
-            raise TokenError(GENERIC_FAILURE, code="invalid_credentials")
-        return username, secret
-    return None
+from orgs.tokens import TokenError, authenticate_token
 
 
 class PersonalAccessTokenAuthentication(BaseAuthentication):
@@ -57,7 +25,7 @@ class PersonalAccessTokenAuthentication(BaseAuthentication):
 
     def authenticate(self, request: Request) -> tuple[User, PersonalAccessToken] | None:
         try:
-            credentials = credentials_from_header(get_authorization_header(request))
+            credentials = authorization_credentials(get_authorization_header(request))
         except TokenError as exc:
             try:
                 count_failure(address=client_address(request))

@@ -1,17 +1,20 @@
 """Resolving the request's organization and membership: the one place tenancy is decided.
 
-Pages use ``OrgMixin``; the API uses ``policies``/``orgs`` views built on ``OrgAPIView``.
-A non-member gets 404 (the organization's existence is not revealed); a member lacking the
-capability a view declares gets 403.
+Pages use ``OrgMixin``, or the console's base classes built on it (``ConsoleMixin`` for pages,
+``OrgActionView`` for POST-only actions), in ``orgs`` and ``policies.console`` alike; the API
+uses views built on ``OrgAPIView``. A non-member gets 404 (the organization's existence is not
+revealed); a member lacking the capability a view declares gets 403.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponseBase
+from django.views import View
 from rest_framework import exceptions
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -68,6 +71,35 @@ class OrgMixin(LoginRequiredMixin):
             org=self.org, membership=self.membership, is_owner=self.can(Capability.MANAGE_POLICY)
         )
         return context
+
+
+def current_user(request: HttpRequest) -> User:
+    """The signed-in user of a view that requires sign-in (narrowed for the type checker)."""
+    return cast("User", request.user)
+
+
+class ConsoleMixin(OrgMixin):
+    """``OrgMixin`` plus what the layout needs to show only the sections the caller may use."""
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context.update(
+            can_manage_policy=self.can(Capability.MANAGE_POLICY),
+            can_manage_members=self.can(Capability.MANAGE_MEMBERS),
+            can_view_activity=self.can(Capability.VIEW_ACTIVITY),
+            can_manage_requests=self.can(Capability.MANAGE_REQUESTS),
+        )
+        return context
+
+
+class OrgActionView(ConsoleMixin, View):
+    """A POST-only endpoint under ``/orgs/<slug>/`` that redirects back to a page.
+
+    GET answers 405 (after the tenancy check, so outsiders still get 404).
+    """
+
+    http_method_names = ["post"]
+    write_capability = Capability.MANAGE_MEMBERS
 
 
 class OrgAPIView(APIView):

@@ -76,13 +76,6 @@ class MintedToken:
     plaintext: str
 
 
-def expiry_from_days(days: int | None, now: dt.datetime | None = None) -> dt.datetime | None:
-    """Expiry timestamp ``days`` from now, or ``None`` for a token that never expires."""
-    if days is None:
-        return None
-    return (now or timezone.now()) + dt.timedelta(days=days)
-
-
 def validate_expiry(expires_at: dt.datetime | None, now: dt.datetime | None = None) -> None:
     """Refuse an expiry in the past or more than a year ahead."""
     if expires_at is None:

@@ -1,4 +1,8 @@
-"""Organization page URLs, mounted at ``/orgs/``."""
+"""Organization page URLs, mounted at ``/orgs/``.
+
+The overview of an organization (``orgs:home``, ``/orgs/<slug>/``) shows its image access, so
+it is a console page (``policies.console.views``); the root URL conf adds it to this namespace.
+"""
 
 from django.urls import path
 
@@ -8,7 +12,6 @@ app_name = "orgs"
 
 urlpatterns = [
     path("", views.OrganizationListView.as_view(), name="list"),
-    path("<slug:slug>/", views.OrganizationHomeView.as_view(), name="home"),
     path("<slug:slug>/members/", views.MembersView.as_view(), name="members"),
     path("<slug:slug>/members/<int:pk>/role/", views.MemberRoleView.as_view(), name="member-role"),
     path(

@@ -1,7 +1,8 @@
 """Organization pages: organizations, members and invitations, tokens, activity.
 
 Views stay thin: parse the request, authorize through ``OrgMixin`` (the one place that
-resolves the organization and the caller's membership), call a service, render.
+resolves the organization and the caller's membership), call a service, render. The
+organization's overview page (``orgs:home``) is a console page: ``policies.console.views``.
 """
 
 from __future__ import annotations
@@ -10,13 +11,12 @@ import json
 import logging
 import threading
 from collections.abc import Iterable, Iterator
-from typing import Any, cast
+from typing import Any
 
 from allauth.account.decorators import reauthentication_required
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db.models import QuerySet
@@ -64,40 +64,10 @@ from orgs.services import (
     renew_invitation,
     update_organization,
 )
-from orgs.tenancy import OrgMixin
+from orgs.tenancy import ConsoleMixin, OrgActionView, current_user
 from orgs.tokens import mint_token, revoke_token
-from policies.services import get_policy
 
 logger = logging.getLogger(__name__)
-
-
-def current_user(request: HttpRequest) -> User:
-    """The signed-in user of a view that requires sign-in (narrowed for the type checker)."""
-    return cast("User", request.user)
-
-
-class ConsoleMixin(OrgMixin):
-    """``OrgMixin`` plus what the layout needs to show only the sections the caller may use."""
-
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        context = super().get_context_data(**kwargs)
-        context.update(
-            can_manage_policy=self.can(Capability.MANAGE_POLICY),
-            can_manage_members=self.can(Capability.MANAGE_MEMBERS),
-            can_view_activity=self.can(Capability.VIEW_ACTIVITY),
-            can_manage_requests=self.can(Capability.MANAGE_REQUESTS),
-        )
-        return context
-
-
-class OrgActionView(ConsoleMixin, View):
-    """A POST-only endpoint under ``/orgs/<slug>/`` that redirects back to a page.
-
-    GET answers 405 (after the tenancy check, so outsiders still get 404).
-    """
-
-    http_method_names = ["post"]
-    write_capability = Capability.MANAGE_MEMBERS
 
 
 # --- Organizations ---------------------------------------------------------------------------
@@ -138,19 +108,6 @@ class OrganizationListView(LoginRequiredMixin, FormView):
             return self.form_invalid(form)
         messages.success(self.request, f"Organization {org.name} created. You are its owner.")
         return redirect("orgs:home", slug=org.slug)
-
-
-class OrganizationHomeView(ConsoleMixin, TemplateView):
-    """An organization's landing page: its namespaces, plan, image access state, your role."""
-
-    template_name = "orgs/home.html"
-
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        context = super().get_context_data(**kwargs)
-        context["namespaces"] = self.org.namespaces.all()
-        context["member_count"] = self.org.memberships.count()
-        context["policy"] = get_policy(self.org)
-        return context
 
 
 # --- Members and invitations -----------------------------------------------------------------

@@ -2,12 +2,12 @@ from django.apps import AppConfig
 
 
 class PoliciesConfig(AppConfig):
-    """Image access policies, the publisher catalog, decisions and their enforcers."""
+    """Image access policies, the publisher catalog, decisions, their events and enforcers."""
 
     name = "policies"
     verbose_name = "Image access"
 
     def ready(self) -> None:
-        from policies import checks, signals  # noqa: F401  (checks register themselves)
+        from policies import signals, startup_checks  # noqa: F401  (checks register themselves)
 
         signals.connect()

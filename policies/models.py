@@ -9,6 +9,7 @@ from django.db import models
 from django.utils import timezone
 
 from orgs.models import Organization, OrgScopedQuerySet
+from policies.choices import POLICY_IMAGE_TYPES, Outcome
 
 
 class ImageAccessPolicy(models.Model):
@@ -176,14 +177,6 @@ class DecisionEvent(models.Model):
         return f"{self.image} {outcome} for {self.username or 'anonymous'}"
 
 
-class Outcome(models.TextChoices):
-    """What happened to a pull, as the Usage page counts it."""
-
-    ALLOWED = "allowed"
-    DENIED = "denied"
-    WOULD_DENY = "would_deny"
-
-
 class DailyUsage(models.Model):
     """Decision counts per day, organization, category, repository, user and outcome."""
 
@@ -257,6 +250,12 @@ class AccessRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.requester} asks for {self.kind} {self.value}"
+
+    @property
+    def image_type_title(self) -> str:
+        """The image type asked for, as a label names it (``Docker Official Images``)."""
+        image_type = POLICY_IMAGE_TYPES.get(self.value)
+        return image_type.title if image_type is not None else self.value
 
 
 class SnapshotVersion(models.Model):

@@ -25,7 +25,7 @@ from policies.models import (
     PublisherNamespace,
     RepositoryException,
 )
-from policies.snapshots import bump_snapshot_version
+from policies.snapshot_store import bump_snapshot_version
 
 BUSINESS_REQUIRED = "image access management requires a Business subscription"
 

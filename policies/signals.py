@@ -13,7 +13,7 @@ from django.db.models.signals import post_delete, post_save
 
 from orgs.models import Membership, Namespace, Organization
 from policies.models import ImageAccessPolicy, PublisherNamespace, RepositoryException
-from policies.snapshots import bump_snapshot_version
+from policies.snapshot_store import bump_snapshot_version
 
 WATCHED = (
     Organization,

@@ -11,7 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.conf import settings
@@ -24,6 +24,9 @@ from orgs.models import Membership, Organization, TokenScope
 from orgs.roles import Role
 from orgs.services import create_organization
 from orgs.tokens import mint_token
+
+if TYPE_CHECKING:
+    from tests.pages import World
 
 User = get_user_model()
 PASSWORD = "correct-horse-battery-staple"
@@ -43,7 +46,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(autouse=True)
 def _private_event_stream(settings: Any) -> Iterator[None]:
     """Each test appends decision events to its own Redis stream (when Redis is configured)."""
-    from policies.events import deferred_stream, outage_batch
+    from policies.events.stream_writer import deferred_stream, outage_batch
 
     settings.EVENT_STREAM = f"test:decision-events:{uuid.uuid4().hex}"
     yield
@@ -72,7 +75,7 @@ def _events_settle_in_the_test_thread() -> None:
     """No background reader in the test process: a test settles its events (``flush``, the
     drain) and no other thread writes to the database behind its transaction. Tests that
     exercise the reader turn it on themselves; servers started by tests run it as deployed."""
-    from policies.events import deferred_stream, outage_batch
+    from policies.events.stream_writer import deferred_stream, outage_batch
 
     deferred_stream.confirm_seconds = 0
     outage_batch.background_seconds = 0
@@ -80,7 +83,7 @@ def _events_settle_in_the_test_thread() -> None:
 
 def stored_events() -> Any:
     """Decision events in the database, after draining the stream when Redis is in use."""
-    from policies.events import drain_stream
+    from policies.events.stream_drain import drain_stream
     from policies.models import DecisionEvent
 
     drain_stream()
@@ -98,7 +101,7 @@ def _clear_cache() -> Iterator[None]:
     from imageaccess import redis_client
     from orgs.ratelimit import failed_token_auth
     from orgs.tokens import token_cache
-    from policies.snapshots import store
+    from policies.snapshot_store import store
 
     redis_client.breaker.reset()  # a Redis failure one test provoked is not the next one's
     cache.clear()
@@ -171,3 +174,11 @@ def api() -> APIClient:
 def bearer(client: APIClient, token: str) -> APIClient:
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     return client
+
+
+@pytest.fixture
+def world(cast: Cast) -> World:
+    """The cast and one object of each kind a page can point at (``tests.pages.World``)."""
+    from tests.pages import make_world
+
+    return make_world(cast)

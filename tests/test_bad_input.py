@@ -25,12 +25,12 @@ from rest_framework.test import APIClient
 
 from imageaccess.parsers import MAX_JSON_DEPTH
 from orgs.models import ActivityLog, Organization, PersonalAccessToken
+from policies.events.usage_reports import utc_today
 from policies.models import AccessRequest, RepositoryException
-from policies.reports import utc_today
 from policies.services import update_policy
 from tests.conftest import Cast, bearer
-from tests.console.conftest import World, client_for, make_world, messages_of
-from tests.console.events import Pull, add_events
+from tests.events.bulk_events import Pull, add_events
+from tests.pages import World, client_for, make_world, messages_of
 
 pytestmark = pytest.mark.django_db
 

@@ -1,7 +1,7 @@
 """No answer tells whether an account exists: sign-in, password reset, sign-up, tokens.
 
 (Invitations, the other place a name or an address is typed, are covered with the members
-page in ``tests/console/test_members.py`` and the service in ``tests/orgs/test_memberships.py``.)
+page in ``tests/orgs/test_members_page.py`` and the service in ``tests/orgs/test_memberships.py``.)
 """
 
 from __future__ import annotations

@@ -35,9 +35,9 @@ from imageaccess.input_rules import (
     validate_single_line,
 )
 from imageaccess.mail import MAX_SUBJECT, mail_subject
+from imageaccess.pagination import NewestFirstPagination
 from imageaccess.parsers import MAX_JSON_DEPTH, StrictJSONParser, nesting_exceeds
 from orgs.forms import end_of_day
-from policies.monitoring_api import NewestFirstPagination
 
 PROPERTY = settings(max_examples=300, deadline=None, derandomize=True)
 

@@ -109,7 +109,7 @@ SERVER_LOGGERS = [
     "gunicorn.error",
     "imageaccess",
     "orgs.tokens",
-    "policies.registry.views",
+    "policies.enforcers.token_service.token_endpoint",
 ]
 
 
@@ -212,7 +212,7 @@ def test_celery_worker_logging_masks_credentials() -> None:
         "    for h in logging.getLogger().handlers for f in h.filters\n"
         "), 'celery was expected to replace the root handlers'\n"
         f"logging.getLogger('celery.app.trace').error('task failed for %s', {PAT!r})\n"
-        f"logging.getLogger('policies.tasks').warning('GET /x?refresh_token=rt-s3cr3t')\n"
+        f"logging.getLogger('policies.events.tasks').warning('GET /x?refresh_token=rt-s3cr3t')\n"
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "imageaccess.settings"}
     result = subprocess.run(

@@ -9,7 +9,7 @@ from redis.connection import _RESP2Parser
 
 from imageaccess import wsgi
 from imageaccess.redis_client import get_redis
-from policies.api import DecisionView
+from policies.enforcers.decision_api import DecisionView
 
 DecisionView._lean_dispatch = lambda self, request: None  # type: ignore[method-assign]
 _client = get_redis()

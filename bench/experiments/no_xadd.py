@@ -7,7 +7,7 @@
 from typing import Any
 
 from imageaccess.wsgi import application
-from policies import events
+from policies.events import stream_writer
 
 __all__ = ["application"]
 
@@ -16,4 +16,4 @@ def _discard(*args: Any, **kwargs: Any) -> None:
     return None
 
 
-events.deferred_stream.append = _discard  # type: ignore[method-assign]
+stream_writer.deferred_stream.append = _discard  # type: ignore[method-assign]

@@ -62,19 +62,7 @@ def unconfigure() -> None:
 
 
 def current_timeout() -> float | None:
-    override = getattr(_bounds, "timeout", None)
-    return override if override is not None else _Settings.timeout
-
-
-@contextlib.contextmanager
-def bounded(seconds: float) -> Iterator[None]:
-    """Bound the database waits of this thread to ``seconds`` inside the block."""
-    previous = getattr(_bounds, "timeout", None)
-    _bounds.timeout = seconds
-    try:
-        yield
-    finally:
-        _bounds.timeout = previous
+    return _Settings.timeout
 
 
 class Breaker:

@@ -38,6 +38,7 @@ __all__ = [
     "OFFICIAL_REPO_PREFIX",
     "InvalidReference",
     "Reference",
+    "is_repository_name",
     "parse",
     "parse_docker_ref",
     "parse_named",
@@ -94,6 +95,8 @@ _REFERENCE_RE: Final = re.compile(
     rf"(?:({_DOMAIN_AND_PORT})/)?({_REMOTE_NAME})(?::({_TAG}))?(?:@({_DIGEST}))?", re.ASCII
 )
 _IDENTIFIER_RE: Final = re.compile(r"[a-f0-9]{64}", re.ASCII)
+# A repository name as a registry writes it: the name part of a reference, nothing after it.
+_NAME_RE: Final = re.compile(rf"(?:{_DOMAIN_AND_PORT}/)?{_REMOTE_NAME}", re.ASCII)
 
 # go-digest's own (stricter) grammar, only consulted to choose between "unsupported" and
 # "invalid format" for algorithms it does not know.
@@ -291,6 +294,16 @@ def parse_docker_ref(s: str) -> Reference:
     if ref.tag is not None and ref.digest is not None:
         return Reference(ref.domain, ref.path, None, ref.digest)
     return tag_name_only(ref)
+
+
+def is_repository_name(name: str) -> bool:
+    """Whether ``name`` is a repository name of the grammar: ``[domain[:port]/]path``.
+
+    What a registry puts in a token scope (``repository:library/nginx:pull``): no tag, no
+    digest, lowercase path components, at most ``NAME_TOTAL_LENGTH_MAX`` characters. The name
+    is not normalised (``nginx`` is a valid name as it stands).
+    """
+    return len(name) <= NAME_TOTAL_LENGTH_MAX and _NAME_RE.fullmatch(name) is not None
 
 
 def parse_named(s: str) -> Reference:

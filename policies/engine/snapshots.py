@@ -1,6 +1,6 @@
 """Immutable inputs of a decision: what the engine knows about organizations and the catalog.
 
-Loaded from the database by ``policies.snapshots`` and cached by version; the engine only
+Loaded from the database by ``policies.snapshot_store`` and cached by version; the engine only
 reads them, so one snapshot serves every request until a write bumps its version.
 """
 

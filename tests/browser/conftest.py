@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from tests.conftest import PASSWORD
-from tests.console.conftest import console_urls  # noqa: F401  (autouse: mounts /settings/)
 from tests.e2e import harness
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -12,14 +12,14 @@ from django.core import mail
 
 from orgs.models import TokenScope
 from orgs.tokens import mint_token
-from policies.events import drain_stream
+from policies.events.rollups import roll_up_events
+from policies.events.stream_drain import drain_stream
+from policies.events.usage_reports import utc_today
 from policies.models import AccessRequest, RepositoryException
-from policies.reports import utc_today
 from policies.services import update_policy
-from policies.usage import roll_up_events
 from tests.browser.conftest import SCREENSHOTS, BrowserPage
 from tests.conftest import Cast
-from tests.console.events import add_realistic_events
+from tests.events.bulk_events import add_realistic_events
 
 pytestmark = pytest.mark.browser
 CUSTOM = "someuser/custom-image"

@@ -17,7 +17,7 @@ from orgs.roles import Role
 from policies.models import ImageAccessPolicy, RepositoryException
 from policies.services import BUSINESS_REQUIRED, PolicyError, parse_repository_pattern
 from tests.conftest import Cast, make_user
-from tests.console.conftest import World, client_for, messages_of
+from tests.pages import World, client_for, messages_of
 
 IMAGE_ACCESS = reverse("policies:image-access", kwargs={"slug": "acme"})
 EXCEPTIONS = reverse("policies:exceptions", kwargs={"slug": "acme"})

@@ -86,20 +86,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def free_ports(count: int) -> list[int]:
-    """Return ``count`` distinct free ports (all sockets held open until all are chosen)."""
-    socks: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind((LOCALHOST, 0))
-            socks.append(sock)
-        return [int(s.getsockname()[1]) for s in socks]
-    finally:
-        for sock in socks:
-            sock.close()
-
-
 @dataclass(frozen=True)
 class CommandResult:
     """Exit code and combined stdout+stderr of a finished command."""
@@ -429,27 +415,6 @@ def skopeo_copy_to_dir(
         if src_creds is not None:
             argv.append(f"--src-creds={src_creds}")
         argv += [f"docker://{source}", f"dir:{dest_dir}"]
-        return run_command(argv, timeout=timeout, env=_skopeo_env(workdir))
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-def skopeo_inspect(
-    source: str,
-    *,
-    creds: str | None = None,
-    raw: bool = True,
-    timeout: float = DEFAULT_COMMAND_TIMEOUT,
-) -> CommandResult:
-    """``skopeo inspect [--raw] docker://SOURCE`` against a plain-HTTP registry."""
-    workdir = Path(tempfile.mkdtemp(prefix="skopeo-"))
-    try:
-        argv = [*_skopeo_base(workdir), "inspect", "--tls-verify=false"]
-        if raw:
-            argv.append("--raw")
-        if creds is not None:
-            argv.append(f"--creds={creds}")
-        argv.append(f"docker://{source}")
         return run_command(argv, timeout=timeout, env=_skopeo_env(workdir))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -27,11 +27,11 @@ from tests.e2e.served_app import ServedApp
 pytestmark = pytest.mark.e2e
 
 BASE_DIR = Path(__file__).resolve().parents[2]
-SCHEMA_PATH = BASE_DIR / "tests" / "cli" / "schemas" / "sarif-2.1.0.json"
+SCHEMA_PATH = BASE_DIR / "tests" / "enforcers" / "cli" / "schemas" / "sarif-2.1.0.json"
 COMMUNITY_DENIAL = "image access denied: community images not allowed"
 POLICY_SETTINGS = ("enabled", "allow_official", "allow_verified_publisher", "allow_community")
 # Run the dispatcher exactly as the console script does, without needing it installed.
-CLI = "import sys; from policies.cli import main; sys.exit(main())"
+CLI = "import sys; from policies.enforcers.cli import main; sys.exit(main())"
 
 DOCKERFILE = """\
 # syntax=docker/dockerfile:1

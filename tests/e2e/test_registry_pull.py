@@ -96,7 +96,7 @@ def test_registry_config_output_wires_the_mirror(
 
 
 # --------------------------------------------------------------------------------------------
-# The scenario, one step per test
+# A member's pulls through the mirror, one step per test
 
 
 @pytest.mark.usefixtures("acme_policy_on")

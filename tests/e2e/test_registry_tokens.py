@@ -27,13 +27,13 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from policies.registry.jwt_tokens import (
+from policies.enforcers.token_service.jwt_tokens import (
     error_body,
     issue_registry_token,
     parse_scopes,
     scopes_to_access,
 )
-from policies.registry.keys import (
+from policies.enforcers.token_service.keys import (
     SigningKey,
     build_cert_bundle,
     certificate_path_for,

@@ -17,18 +17,15 @@ from rest_framework.test import APIClient
 
 from orgs.models import ActivityLog, Organization, TokenScope
 from orgs.tokens import mint_token
-from policies.decisions import decide_images
-from policies.events import RequestContext, drain_stream, record_decisions
+from policies.access_requests import RequestError, approve_request, decline_request, file_request
+from policies.decision_service import decide_images
+from policies.events.event_rows import RequestContext
+from policies.events.stream_drain import drain_stream
+from policies.events.stream_writer import record_decisions
 from policies.models import AccessRequest, ImageAccessPolicy, RepositoryException
-from policies.requests import (
-    RequestError,
-    approve_request,
-    decline_request,
-    file_request,
-)
 from policies.services import add_exception, update_policy
 from tests.conftest import Cast, bearer
-from tests.console.conftest import World, client_for, make_world, messages_of
+from tests.pages import World, client_for, make_world, messages_of
 
 pytestmark = pytest.mark.django_db
 MY_ACCESS = "/orgs/acme/my-access/"
@@ -291,7 +288,7 @@ def test_approval_is_one_transaction_with_the_grant_and_the_log(
         raise RuntimeError("activity log unavailable")
 
     # The grant (exception + its own log) happens first; the request's log then fails.
-    monkeypatch.setattr("policies.requests.log_action", broken_log)
+    monkeypatch.setattr("policies.access_requests.log_action", broken_log)
     with pytest.raises(RuntimeError):
         approve_request(request=request, actor=enforced.olivia)
 
@@ -407,7 +404,7 @@ def test_a_mail_outage_after_the_commit_is_logged_and_the_answer_is_still_succes
 
     assert decided.status_code == HTTPStatus.OK, decided.content
     assert AccessRequest.objects.get(pk=pk).status == f"{decision}d"
-    failures = [r for r in caplog.records if r.name == "policies.requests"]
+    failures = [r for r in caplog.records if r.name == "policies.access_requests"]
     assert [r.getMessage() for r in failures] == [
         f"access request {pk}: _notify_owners could not send its email",
         f"access request {pk}: _notify_requester could not send its email",

@@ -8,10 +8,9 @@ from http import HTTPStatus
 import pytest
 from rest_framework.test import APIClient
 
-from policies import api as policies_api
-from policies import snapshots
+from policies import policy_api, snapshot_store
 from policies.services import update_policy
-from policies.snapshots import store
+from policies.snapshot_store import store
 from tests.conftest import Cast, bearer
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +42,7 @@ def test_waiting_for_a_version_returns_once_it_is_in_effect(
             update_policy(org=cast.acme, actor=cast.olivia, changes={"allow_community": True})
         pauses.append(seconds)
 
-    monkeypatch.setattr(snapshots.time, "sleep", another_write_lands_while_waiting)
+    monkeypatch.setattr(snapshot_store.time, "sleep", another_write_lands_while_waiting)
     read = bearer(APIClient(), tokens["mike"]).get(URL, {"version": version + 1})
     assert read.status_code == HTTPStatus.OK
     assert read.json()["allow_community"] is True
@@ -54,7 +53,7 @@ def test_waiting_for_a_version_returns_once_it_is_in_effect(
 def test_a_version_not_reached_in_time_is_a_503_with_retry_after(
     cast: Cast, tokens: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(policies_api, "VERSION_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr(policy_api, "VERSION_WAIT_SECONDS", 0.2)
     response = bearer(APIClient(), tokens["mike"]).get(URL, {"version": 99})
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
     assert response.headers["Retry-After"]

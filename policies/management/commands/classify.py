@@ -7,8 +7,9 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from policies.decisions import PolicyUnavailable, UnknownOrganization, decide_images
-from policies.engine.classify import hub_path
+from policies.choices import POLICY_IMAGE_TYPES
+from policies.decision_service import PolicyUnavailable, UnknownOrganization, decide_images
+from policies.engine.classify import Category, hub_path
 from policies.engine.reference import InvalidReference, parse_docker_ref
 from policies.models import PublisherNamespace
 
@@ -64,6 +65,6 @@ class Command(BaseCommand):
         if path is None:
             return "not a Docker Hub image"
         if path[0] == "library":
-            return "library: Docker Official Images"
+            return f"library: {POLICY_IMAGE_TYPES[Category.OFFICIAL].noun}"
         entry = PublisherNamespace.objects.filter(namespace=path[0]).first()
         return f"{entry.namespace}: {entry.get_kind_display()}" if entry else "not in the catalog"

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from policies.events import drain_stream
+from policies.events.stream_drain import drain_stream
 
 
 class Command(BaseCommand):

@@ -11,7 +11,7 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.validators import URLValidator
 
-from policies.registry.signing import certificate_bundle
+from policies.enforcers.token_service.signing import certificate_bundle
 
 
 class Command(BaseCommand):

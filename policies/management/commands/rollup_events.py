@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from policies.usage import roll_up_and_purge
+from policies.events.rollups import roll_up_and_purge
 
 
 class Command(BaseCommand):

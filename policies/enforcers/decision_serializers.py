@@ -1,0 +1,95 @@
+"""Serializers of the decision API: what enforcers send and what they get back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
+from rest_framework import serializers
+
+from imageaccess.fields import SlugStringField, StringField
+from policies.choices import IMAGE_TYPE_VALUES
+
+MAX_IMAGES_PER_CALL = 100
+
+
+class ImageField(StringField):
+    """An image reference as text; parsing errors are reported per item, not per request.
+
+    Only a JSON string: ``1`` is not the image ``library/1``.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=1024, trim_whitespace=True, **kwargs)
+
+
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "Several images",
+            value={"images": ["nginx", "someuser/custom-image", "ghcr.io/acme/tool:1"]},
+            request_only=True,
+        ),
+        OpenApiExample(
+            "One image, deciding for a named organization",
+            value={"image": "bitnami/redis:7", "orgs": ["acme"], "action": "pull"},
+            request_only=True,
+        ),
+    ]
+)
+class DecisionRequestSerializer(serializers.Serializer):
+    """A decision request: ``images`` (or a single ``image``), optional ``orgs`` and ``action``."""
+
+    images = serializers.ListField(
+        child=ImageField(),
+        required=False,
+        allow_empty=False,
+        max_length=MAX_IMAGES_PER_CALL,
+        error_messages={
+            "max_length": f"at most {MAX_IMAGES_PER_CALL} images per call",
+            "empty": "list at least one image",
+        },
+    )
+    image = ImageField(required=False)
+    orgs = serializers.ListField(
+        child=SlugStringField(max_length=64), required=False, max_length=20
+    )
+    action = serializers.ChoiceField(choices=["pull"], required=False, default="pull")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(self.initial_data) - set(self.fields)
+        if unknown:
+            raise serializers.ValidationError(
+                {sorted(unknown)[0]: "unknown field (expected images, image, orgs, action)"}
+            )
+        if "images" in attrs and "image" in attrs:
+            raise serializers.ValidationError({"image": "send either image or images, not both"})
+        if "images" not in attrs and "image" not in attrs:
+            raise serializers.ValidationError({"images": "list at least one image"})
+        attrs["images"] = attrs.get("images") or [attrs.pop("image")]
+        return attrs
+
+
+class DecisionSerializer(serializers.Serializer):
+    """One decision, or, for an image that does not parse, ``image`` and ``error``."""
+
+    image = serializers.CharField()
+    reference = serializers.CharField(required=False)
+    registry = serializers.CharField(required=False)
+    repository = serializers.CharField(required=False)
+    tag = serializers.CharField(required=False, allow_null=True)
+    digest = serializers.CharField(required=False, allow_null=True)
+    category = serializers.ChoiceField(required=False, choices=list(IMAGE_TYPE_VALUES))
+    sponsored_oss = serializers.BooleanField(required=False)
+    scope = serializers.ChoiceField(required=False, choices=["governed", "not_governed"])
+    allowed = serializers.BooleanField(required=False)
+    would_deny = serializers.BooleanField(required=False)
+    reason = serializers.CharField(required=False)
+    org = serializers.CharField(required=False, allow_null=True)
+    policy_version = serializers.IntegerField(required=False, allow_null=True)
+    exception_id = serializers.IntegerField(required=False, allow_null=True)
+    error = serializers.CharField(required=False)
+
+
+class DecisionResponseSerializer(serializers.Serializer):
+    decisions = DecisionSerializer(many=True)
