@@ -1,9 +1,10 @@
 """Decide whether a user may pull an image, under the rules of DESIGN.md section 3.
 
-First match wins: invalid reference (an error, never a decision); not a Docker Hub image
-(allowed, not governed); organization off or not on Business (allowed); owner (allowed);
-organization image (allowed); repository exception (allowed); image type allowed by the
-policy (allowed) or denied, which audit mode turns into an allowed ``would_deny``.
+First match wins: invalid reference (an error, never a decision); registry access on and the
+image's registry in no allowlist entry (denied for everyone, owners included); not a Docker
+Hub image (allowed, not governed); organization off or not on Business (allowed); owner
+(allowed); organization image (allowed); repository exception (allowed); image type allowed
+by the policy (allowed) or denied. Audit mode turns a denial into an allowed ``would_deny``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 from policies.engine.classify import Category, Classification, classify
 from policies.engine.reference import Reference
+from policies.engine.registries import display_host, registry_allowed
 from policies.engine.snapshots import CatalogSnapshot, OrgSnapshot
 
 OWNER = "owner"
@@ -42,6 +44,7 @@ class Decision:
     would_deny: bool = False
     exception_id: int | None = None
     sign_in_required: bool = False
+    registry_decided: bool = False  # registry access management denied (or would have)
 
     @property
     def category(self) -> Category:
@@ -51,6 +54,11 @@ class Decision:
 def denial_reason(category: Category) -> str:
     """Docker-style denial text, e.g. ``image access denied: community images not allowed``."""
     return f"image access denied: {category.label} images not allowed"
+
+
+def registry_reason(domain: str) -> str:
+    """Docker's words: ``registry access to ghcr.io is not allowed``."""
+    return f"registry access to {display_host(domain)} is not allowed"
 
 
 def sign_in_reason(org_slug: str) -> str:
@@ -87,6 +95,7 @@ def decide_for_org(
         scope: Scope = Scope.GOVERNED,
         would_deny: bool = False,
         exception_id: int | None = None,
+        registry_decided: bool = False,
     ) -> Decision:
         return Decision(
             reference,
@@ -99,8 +108,15 @@ def decide_for_org(
             policy_version=org.policy.version,
             would_deny=would_deny,
             exception_id=exception_id,
+            registry_decided=registry_decided,
         )
 
+    access = org.registry_access
+    if org.business and access.enabled and not registry_allowed(access.rules, reference.domain):
+        reason = registry_reason(reference.domain)
+        if org.policy.audit_mode:
+            return verdict(True, f"audit mode: {reason}", would_deny=True, registry_decided=True)
+        return verdict(False, reason, registry_decided=True)
     if category is Category.OTHER_REGISTRY:
         return verdict(True, "not a Docker Hub image: not governed", scope=Scope.NOT_GOVERNED)
     if not org.business:

@@ -10,6 +10,8 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from policies.engine.registries import DOCKER_HUB_RULE, RegistryRule
+
 
 @dataclass(frozen=True, slots=True)
 class PolicySnapshot:
@@ -39,6 +41,14 @@ class ExceptionSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class RegistryAccessSnapshot:
+    """An organization's registry allowlist; off, every registry is allowed."""
+
+    enabled: bool = False
+    rules: tuple[RegistryRule, ...] = (DOCKER_HUB_RULE,)
+
+
+@dataclass(frozen=True, slots=True)
 class OrgSnapshot:
     """Everything a decision needs to know about one organization."""
 
@@ -50,6 +60,7 @@ class OrgSnapshot:
     namespaces: frozenset[str]
     exceptions: tuple[ExceptionSnapshot, ...] = ()
     roles: Mapping[int, str] = field(default_factory=dict)  # user id -> role
+    registry_access: RegistryAccessSnapshot = RegistryAccessSnapshot()
 
     @property
     def in_effect(self) -> bool:
