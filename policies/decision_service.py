@@ -9,6 +9,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from policies.engine.classify import registry_host
 from policies.engine.decide import Decision, decide
 from policies.engine.reference import InvalidReference, Reference, parse_docker_ref
 from policies.snapshot_store import SnapshotsUnavailable, store
@@ -93,6 +94,7 @@ def outcome_payload(outcome: ImageOutcome) -> dict[str, Any]:
         "image": outcome.image,
         "reference": str(reference),
         "registry": reference.domain,
+        "registry_host": registry_host(reference.domain),
         "repository": classification.hub_repository or reference.path,
         "tag": reference.tag,
         "digest": reference.digest,
@@ -105,4 +107,5 @@ def outcome_payload(outcome: ImageOutcome) -> dict[str, Any]:
         "org": decision.org,
         "policy_version": decision.policy_version,
         "exception_id": decision.exception_id,
+        "registry_access_decided": decision.registry_decided,
     }

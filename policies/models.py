@@ -55,6 +55,43 @@ class ImageAccessPolicy(models.Model):
         return {name: getattr(self, name) for name in self.SETTINGS}
 
 
+def default_registries() -> list[dict[str, str]]:
+    """A new allowlist holds Docker Hub, under every one of its host names."""
+    return [{"host": "docker.io", "note": "Docker Hub"}]
+
+
+class RegistryAccessPolicy(models.Model):
+    """Which registries everyone in an organization, owners included, may pull from.
+
+    Off by default. ``registries`` is the allowlist: ``[{"host", "note"}]``, each host
+    normalized by ``policies.engine.registries`` when it is written. ``version`` grows with
+    every change.
+    """
+
+    org = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="registry_access_policy"
+    )
+    enabled = models.BooleanField(default=False)
+    registries = models.JSONField(default=default_registries)
+    version = models.PositiveIntegerField(default=1)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "registry access policies"
+
+    def __str__(self) -> str:
+        return f"registry access policy of {self.org}"
+
+    @property
+    def hosts(self) -> list[str]:
+        return [entry["host"] for entry in self.registries]
+
+
 class RepositoryException(models.Model):
     """An owner's allowance for one Docker Hub repository, or a namespace (``name == "*"``)."""
 

@@ -36,8 +36,10 @@ from policies.policy_serializers import (
     AccessRequestFilterSerializer,
     AccessRequestSerializer,
     ImageAccessPolicySerializer,
+    RegistryAccessSerializer,
     RepositoryExceptionSerializer,
 )
+from policies.registry_access import get_registry_access, update_registry_access
 from policies.services import (
     PolicyError,
     add_exception,
@@ -133,6 +135,53 @@ class ImageAccessPolicyView(OrgAPIView):
                 status_code=400,
             ) from None
         return Response(ImageAccessPolicySerializer(policy).data)
+
+
+class RegistryAccessView(OrgAPIView):
+    """``GET/PATCH /api/v1/orgs/<slug>/registry-access``: read (members) or change (owners)."""
+
+    @extend_schema(responses=RegistryAccessSerializer, summary="Read registry access settings")
+    def get(self, request: Request, slug: str) -> Response:
+        return Response(RegistryAccessSerializer(get_registry_access(self.org)).data)
+
+    @extend_schema(
+        request=RegistryAccessSerializer,
+        responses=RegistryAccessSerializer,
+        summary="Change registry access: switch it, or replace the list of allowed registries",
+    )
+    def patch(self, request: Request, slug: str) -> Response:
+        if not isinstance(request.data, dict):
+            raise APIError("send a JSON object of settings", code="invalid_request")
+        unknown = set(request.data) - {"enabled", "registries"}
+        if unknown:
+            raise APIError(
+                f"{sorted(unknown)[0]}: not a setting of registry access (enabled, registries)",
+                code="invalid_request",
+            )
+        registries = request.data.get("registries")
+        if "registries" in request.data and not isinstance(registries, list):
+            raise APIError(
+                'registries: give a list of objects such as {"host": "ghcr.io"}',
+                code="invalid_request",
+            )
+        enabled = request.data.get("enabled")
+        if "enabled" in request.data and not isinstance(enabled, bool):
+            raise APIError("enabled: must be true or false", code="invalid_request")
+        try:
+            policy, _ = update_registry_access(
+                org=self.org,
+                actor=request_user(request),
+                enabled=enabled,
+                registries=registries,
+                token=_token(request),
+            )
+        except PolicyError as exc:
+            raise APIError(
+                str(exc),
+                code="plan_required" if "Business" in str(exc) else "invalid_request",
+                status_code=400,
+            ) from None
+        return Response(RegistryAccessSerializer(policy).data)
 
 
 class ExceptionListView(OrgAPIView):

@@ -1,4 +1,4 @@
-"""Policy API URLs, mounted at ``/api/v1/``: image access, exceptions, access requests."""
+"""Policy API URLs, mounted at ``/api/v1/``: image and registry access, exceptions, requests."""
 
 from django.urls import path
 
@@ -9,6 +9,11 @@ urlpatterns = [
         "orgs/<slug:slug>/image-access",
         policy_api.ImageAccessPolicyView.as_view(),
         name="api-policy",
+    ),
+    path(
+        "orgs/<slug:slug>/registry-access",
+        policy_api.RegistryAccessView.as_view(),
+        name="api-registry-access",
     ),
     path(
         "orgs/<slug:slug>/exceptions", policy_api.ExceptionListView.as_view(), name="api-exceptions"

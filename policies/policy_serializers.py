@@ -19,7 +19,12 @@ from imageaccess.input_rules import (
 from imageaccess.pagination import QuerySerializer
 from policies.access_requests import MAX_COMMENT, MAX_JUSTIFICATION
 from policies.choices import POLICY_IMAGE_TYPES
-from policies.models import AccessRequest, ImageAccessPolicy, RepositoryException
+from policies.models import (
+    AccessRequest,
+    ImageAccessPolicy,
+    RegistryAccessPolicy,
+    RepositoryException,
+)
 
 # How the schema describes a method field that may answer null.
 NULLABLE_TEXT = serializers.CharField(allow_null=True)
@@ -223,3 +228,40 @@ class AccessRequestFilterSerializer(QuerySerializer):
     """Query parameters of ``GET .../access-requests``."""
 
     status = serializers.ChoiceField(choices=AccessRequest.Status.values, required=False)
+
+
+class RegistryEntrySerializer(serializers.Serializer):
+    """One allowlist entry: a host (``ghcr.io``, ``registry.local:5000``, ``*.example.com``)."""
+
+    host = serializers.CharField()
+    note = serializers.CharField(required=False, allow_blank=True)
+
+
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "Docker Hub and GitHub's registry",
+            value={
+                "enabled": True,
+                "registries": [
+                    {"host": "docker.io", "note": "Docker Hub"},
+                    {"host": "ghcr.io", "note": "our GitHub packages"},
+                ],
+            },
+            request_only=True,
+        )
+    ]
+)
+class RegistryAccessSerializer(serializers.ModelSerializer):
+    """An organization's registry allowlist: when enabled, only these registries are pulled."""
+
+    enabled = StrictBooleanField(required=False)
+    registries = RegistryEntrySerializer(many=True, required=False)
+    updated_by: serializers.SlugRelatedField = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+
+    class Meta:
+        model = RegistryAccessPolicy
+        fields = ("enabled", "registries", "version", "updated_by", "updated_at")
+        read_only_fields = ("version", "updated_at")

@@ -476,6 +476,15 @@ MACHINE_MATRIX: list[MachineRow] = [
         changes=OWNER_ONLY,
         data={"enabled": True, "allow_community": True},
     ),
+    api_row("api-registry-access", "get", member=OK, owner=OK),
+    api_row(
+        "api-registry-access",
+        "patch",
+        member=FORBIDDEN,
+        owner=OK,
+        changes=OWNER_ONLY,
+        data={"enabled": True, "registries": [{"host": "docker.io"}, {"host": "ghcr.io"}]},
+    ),
     api_row("api-exceptions", "get", member=OK, owner=OK),
     api_row(
         "api-exceptions",

@@ -76,6 +76,11 @@ class DecisionSerializer(serializers.Serializer):
     image = serializers.CharField()
     reference = serializers.CharField(required=False)
     registry = serializers.CharField(required=False)
+    registry_host = serializers.CharField(
+        required=False,
+        help_text="The registry as a daemon reaches it: lower case, without the default port "
+        "(every spelling of Docker Hub is one of its host names).",
+    )
     repository = serializers.CharField(required=False)
     tag = serializers.CharField(required=False, allow_null=True)
     digest = serializers.CharField(required=False, allow_null=True)
@@ -88,6 +93,10 @@ class DecisionSerializer(serializers.Serializer):
     org = serializers.CharField(required=False, allow_null=True)
     policy_version = serializers.IntegerField(required=False, allow_null=True)
     exception_id = serializers.IntegerField(required=False, allow_null=True)
+    registry_access_decided = serializers.BooleanField(
+        required=False,
+        help_text="Registry access management denied the image (or, in audit mode, would have).",
+    )
     error = serializers.CharField(required=False)
 
 

@@ -45,6 +45,7 @@ def test_member_gets_the_documented_decisions(
         "image": "nginx",
         "reference": "docker.io/library/nginx:latest",
         "registry": "docker.io",
+        "registry_host": "docker.io",
         "repository": "library/nginx",
         "tag": "latest",
         "digest": None,
@@ -57,6 +58,7 @@ def test_member_gets_the_documented_decisions(
         "org": "acme",
         "policy_version": 2,
         "exception_id": None,
+        "registry_access_decided": False,
     }
     denied = result["someuser/custom-image"]
     assert denied["allowed"] is False

@@ -119,8 +119,9 @@ def test_cold_decision_runs_a_small_fixed_number_of_queries(
     store.clear()
     with CaptureQueriesContext(connection) as queries:
         ask(api, ["nginx", "someuser/x"])
-    # catalog, the user's orgs, their policies, namespaces, exceptions, memberships
-    assert len(queries) == 6, [q["sql"] for q in queries.captured_queries]
+    # catalog, the user's orgs, their image and registry access policies, namespaces,
+    # exceptions, memberships
+    assert len(queries) == 7, [q["sql"] for q in queries.captured_queries]
 
 
 def test_warm_registry_token_runs_no_sql(
