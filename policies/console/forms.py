@@ -207,3 +207,21 @@ class RequestDecisionForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         validators=[validate_multiline],
     )
+
+
+class RegistryEntryForm(forms.Form):
+    """One registry to add to the organization's allowlist."""
+
+    host = forms.CharField(
+        max_length=300,
+        label="Registry",
+        help_text="A host name such as ghcr.io, with a port when it is not 443 "
+        "(registry.local:5000), or *.example.com for every subdomain of example.com.",
+    )
+    note = forms.CharField(
+        max_length=200,
+        required=False,
+        label="Note",
+        help_text="What it is for; shown to members.",
+        validators=[validate_single_line],
+    )

@@ -8,6 +8,17 @@ app_name = "policies"
 
 urlpatterns = [
     path("image-access/", views.ImageAccessView.as_view(), name="image-access"),
+    path("registry-access/", views.RegistryAccessView.as_view(), name="registry-access"),
+    path(
+        "registry-access/switch/",
+        views.RegistryAccessSwitchView.as_view(),
+        name="registry-access-switch",
+    ),
+    path(
+        "registry-access/remove/",
+        views.RegistryRemoveView.as_view(),
+        name="registry-access-remove",
+    ),
     path("exceptions/", views.ExceptionsView.as_view(), name="exceptions"),
     path(
         "exceptions/<int:pk>/remove/",

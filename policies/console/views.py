@@ -15,6 +15,7 @@ from functools import cached_property
 from typing import Any, ClassVar
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -40,6 +41,7 @@ from policies.console.forms import (
     EventFilterForm,
     ExceptionForm,
     ImageAccessForm,
+    RegistryEntryForm,
     RequestDecisionForm,
 )
 from policies.events.usage_reports import (
@@ -50,7 +52,14 @@ from policies.events.usage_reports import (
     recent_denials,
     usage_report,
 )
-from policies.models import AccessRequest, DecisionEvent, ImageAccessPolicy, RepositoryException
+from policies.models import (
+    AccessRequest,
+    DecisionEvent,
+    ImageAccessPolicy,
+    RegistryAccessPolicy,
+    RepositoryException,
+)
+from policies.registry_access import get_registry_access, update_registry_access
 from policies.services import (
     BUSINESS_REQUIRED,
     PolicyError,
@@ -225,6 +234,91 @@ class ExceptionRemoveView(OrgActionView):
         remove_exception(exception=exception, actor=current_user(request))
         messages.success(request, f"Exception for {repository} removed.")
         return redirect("policies:exceptions", slug=slug)
+
+
+class RegistryAccessView(ConsoleMixin, FormView):
+    """``/orgs/<slug>/registry-access/``: the registries anyone may pull from; owners edit."""
+
+    template_name = "policies/registry_access.html"
+    form_class = RegistryEntryForm
+    write_capability = Capability.MANAGE_POLICY
+
+    @cached_property
+    def access(self) -> RegistryAccessPolicy:
+        return get_registry_access(self.org)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context.update(
+            access=self.access,
+            business_required=BUSINESS_REQUIRED.replace("image access", "registry access"),
+            toggle_locked=not self.org.is_business and not self.access.enabled,
+        )
+        return context
+
+    def form_valid(self, form: RegistryEntryForm) -> HttpResponse:
+        if not self.can(Capability.MANAGE_POLICY):
+            raise PermissionDenied
+        entry = {"host": form.cleaned_data["host"], "note": form.cleaned_data["note"]}
+        try:
+            access, _ = update_registry_access(
+                org=self.org,
+                actor=current_user(self.request),
+                registries=[*self.access.registries, entry],
+            )
+        except PolicyError as exc:
+            # Only the new entry can be wrong (the list was valid): drop its position.
+            form.add_error("host", f"{str(exc).split(': ', 1)[-1]}.")
+            return self.form_invalid(form)
+        added = access.registries[-1]["host"]
+        messages.success(self.request, f"{added} added to the allowed registries.")
+        return redirect("policies:registry-access", slug=self.org.slug)
+
+
+class RegistryAccessSwitchView(OrgActionView):
+    """POST ``enabled=on|off``: switch registry access management (owners)."""
+
+    write_capability = Capability.MANAGE_POLICY
+
+    def post(self, request: HttpRequest, slug: str) -> HttpResponse:
+        wanted = request.POST.get("enabled")
+        if wanted not in ("on", "off"):
+            messages.error(request, "Choose on or off.")
+            return redirect("policies:registry-access", slug=slug)
+        try:
+            _, changed = update_registry_access(
+                org=self.org, actor=current_user(request), enabled=wanted == "on"
+            )
+        except PolicyError as exc:
+            message = str(exc)
+            messages.error(request, f"{message[:1].upper()}{message[1:]}.")
+            return redirect("policies:registry-access", slug=slug)
+        if changed and wanted == "on":
+            messages.success(
+                request, "Registry access is on: only the listed registries can be pulled."
+            )
+        elif changed:
+            messages.success(request, "Registry access is off: every registry can be pulled.")
+        else:
+            messages.info(request, "Nothing changed.")
+        return redirect("policies:registry-access", slug=slug)
+
+
+class RegistryRemoveView(OrgActionView):
+    """POST ``host``: take one registry off the allowlist (owners)."""
+
+    write_capability = Capability.MANAGE_POLICY
+
+    def post(self, request: HttpRequest, slug: str) -> HttpResponse:
+        host = request.POST.get("host", "")
+        access = get_registry_access(self.org)
+        remaining = [entry for entry in access.registries if entry["host"] != host]
+        if len(remaining) == len(access.registries):
+            messages.error(request, "That registry is not in the list.")
+            return redirect("policies:registry-access", slug=slug)
+        update_registry_access(org=self.org, actor=current_user(request), registries=remaining)
+        messages.success(request, f"{host} removed from the allowed registries.")
+        return redirect("policies:registry-access", slug=slug)
 
 
 # --- Usage and events ------------------------------------------------------------------------
