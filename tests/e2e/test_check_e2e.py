@@ -350,3 +350,30 @@ def test_files_compose_merges_on_its_own_are_checked(served_app: ServedApp, tmp_
         f"ops/extra.yml:5: {COMMUNITY_DENIAL} (someuser/cache:1)",
         "4 images checked in 4 files: 2 allowed, 2 denied",
     ]
+
+
+@pytest.mark.usefixtures("acme_policy_on")
+def test_a_registry_outside_the_allowlist_fails_at_its_line(
+    served_app: ServedApp, tmp_path: Path
+) -> None:
+    (tmp_path / "Dockerfile").write_text(
+        "FROM nginx:1.27\nFROM ghcr.io/someuser/tool:1 AS tool\nFROM Quay.io:443/x/y\n"
+    )
+    owner = served_app.token("olivia")
+    url = "/api/v1/orgs/acme/registry-access"
+    changed = served_app.request(
+        "PATCH", url, token=owner, body={"enabled": True, "registries": ["docker.io", "quay.io"]}
+    )
+    assert changed.status == 200, changed.body
+    served_app.wait_for_propagation()
+    try:
+        for token in (served_app.token("mike"), owner):  # owners are restricted too
+            result = run_check(tmp_path, token, "--url", served_app.base_url, ".")
+            assert result.code == 1, str(result)
+            assert result.stdout.splitlines() == [
+                "Dockerfile:2: registry access to ghcr.io is not allowed (ghcr.io/someuser/tool:1)",
+                "3 images checked in 1 file: 2 allowed, 1 denied",
+            ]
+    finally:
+        served_app.request("PATCH", url, token=owner, body={"enabled": False})
+        served_app.wait_for_propagation()
