@@ -26,7 +26,9 @@ from orgs.models import Membership, Organization, PersonalAccessToken
 from orgs.roles import Capability, Role, role_can
 from policies.choices import POLICY_IMAGE_TYPES
 from policies.decision_service import PolicyUnavailable, decide_images
+from policies.engine.registries import RegistryEntryError, parse_registry_entry
 from policies.models import AccessRequest, RepositoryException
+from policies.registry_access import get_registry_access, update_registry_access
 from policies.services import (
     PolicyError,
     add_exception,
@@ -63,7 +65,8 @@ class RequestError(Exception):
 @dataclass(frozen=True)
 class Target:
     """What a request asks for, normalized: ``repository`` ``ns/name``, ``namespace`` ``ns``,
-    or ``image_type`` ``community`` | ``verified_publisher`` | ``official``."""
+    ``image_type`` ``community`` | ``verified_publisher`` | ``official``, or ``registry``
+    ``ghcr.io`` (a host as the registry allowlist stores it)."""
 
     kind: str
     value: str
@@ -74,6 +77,8 @@ class Target:
             return POLICY_IMAGE_TYPES[self.value].noun
         if self.kind == Kind.NAMESPACE:
             return f"namespace {self.value} (all its repositories)"
+        if self.kind == Kind.REGISTRY:
+            return f"registry {self.value}"
         return f"repository {self.value}"
 
 
@@ -118,7 +123,12 @@ def normalize_target(kind: str, value: str) -> Target:
             *others, last = POLICY_IMAGE_TYPES
             raise RequestError(f"choose {', '.join(others)} or {last}", field="image_type")
         return Target(Kind.IMAGE_TYPE.value, text)
-    raise RequestError("choose repository, namespace or image_type", field="kind")
+    if kind == Kind.REGISTRY:
+        try:
+            return Target(Kind.REGISTRY.value, parse_registry_entry(text).text)
+        except RegistryEntryError as exc:
+            raise RequestError(str(exc), field="registry") from None
+    raise RequestError("choose repository, namespace, image_type or registry", field="kind")
 
 
 def already_allowed(org: Organization, membership: Membership, target: Target) -> str | None:
@@ -128,6 +138,14 @@ def already_allowed(org: Organization, membership: Membership, target: Target) -
     bypass, organization namespaces), so this can never disagree with what a pull gets. An
     audit-mode "would deny" counts as not allowed: the request prepares for enforcement.
     """
+    if target.kind == Kind.REGISTRY:
+        # Registry access restricts owners too: no owner bypass here.
+        access = get_registry_access(org)
+        if not access.enabled or not org.is_business:
+            return "registry access management is not in effect"
+        if target.value in access.hosts:
+            return f"{target.value} is an allowed registry"
+        return None
     if target.kind == Kind.IMAGE_TYPE:
         if membership.role == Role.OWNER:
             return "owners are not restricted"
@@ -266,8 +284,8 @@ def approve_request(
     """Grant what ``request`` asks for and mark it approved, in one transaction.
 
     A repository or namespace becomes a repository exception; an image type is turned on in
-    the policy. The requester is emailed after the commit (``status_url``: their My access
-    page).
+    the policy; a registry joins the registry allowlist. The requester is emailed after the
+    commit (``status_url``: their My access page).
     """
     _require_reviewer(request.org, actor)
     comment = _clean_text(comment, field="comment", limit=MAX_COMMENT, required=False)
@@ -277,6 +295,15 @@ def approve_request(
             if current.kind == Kind.IMAGE_TYPE:
                 setting = POLICY_IMAGE_TYPES[current.value].setting
                 update_policy(org=current.org, actor=actor, changes={setting: True}, token=token)
+            elif current.kind == Kind.REGISTRY:
+                access = get_registry_access(current.org)
+                note = f"requested by {current.requester.get_username()}"
+                update_registry_access(
+                    org=current.org,
+                    actor=actor,
+                    registries=[*access.registries, {"host": current.value, "note": note}],
+                    token=token,
+                )
             else:
                 current.exception = _grant_exception(current, actor, token)
         except PolicyError as exc:

@@ -256,6 +256,7 @@ class AccessRequest(models.Model):
         REPOSITORY = "repository"
         NAMESPACE = "namespace"
         IMAGE_TYPE = "image_type"
+        REGISTRY = "registry"
 
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -267,7 +268,9 @@ class AccessRequest(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_requests"
     )
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    value = models.CharField(max_length=255, help_text="ns/name, ns, or an image type")
+    value = models.CharField(
+        max_length=300, help_text="ns/name, ns, an image type, or a registry host"
+    )
     justification = models.TextField(max_length=2000)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     decided_by = models.ForeignKey(

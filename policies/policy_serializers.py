@@ -152,7 +152,7 @@ class AccessRequestSerializer(serializers.ModelSerializer):
         return request.decided_by.get_username() if request.decided_by else None
 
 
-TARGETS = ("repository", "namespace", "image_type")
+TARGETS = ("repository", "namespace", "image_type", "registry")
 
 
 @extend_schema_serializer(
@@ -175,7 +175,8 @@ TARGETS = ("repository", "namespace", "image_type")
     ]
 )
 class AccessRequestCreateSerializer(StrictSerializer):
-    """Exactly one of ``repository``, ``namespace`` or ``image_type``, with a ``justification``.
+    """Exactly one of ``repository``, ``namespace``, ``image_type`` or ``registry``, with a
+    ``justification``.
 
     Names are checked by the service (``policies.access_requests``) so the API and the page refuse
     the same input with the same message.
@@ -188,6 +189,11 @@ class AccessRequestCreateSerializer(StrictSerializer):
     )
     namespace = StringField(max_length=255, required=False)
     image_type = serializers.ChoiceField(choices=list(POLICY_IMAGE_TYPES), required=False)
+    registry = StringField(
+        max_length=300,
+        required=False,
+        help_text="A registry host such as ghcr.io, for registry access management",
+    )
     justification = StringField(
         max_length=MAX_JUSTIFICATION,
         error_messages={"required": "say why you need it", "blank": "say why you need it"},
@@ -200,7 +206,7 @@ class AccessRequestCreateSerializer(StrictSerializer):
         if len(given) != 1:
             field = given[1] if given else "repository"
             raise serializers.ValidationError(
-                {field: "give exactly one of repository, namespace or image_type"}
+                {field: "give exactly one of repository, namespace, image_type or registry"}
             )
         return attrs
 

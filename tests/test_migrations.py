@@ -22,6 +22,7 @@ TABLES = {
     "orgs.RegistryRefreshToken": "orgs_registryrefreshtoken",
     "orgs.ActivityLog": "orgs_activitylog",
     "policies.ImageAccessPolicy": "policies_imageaccesspolicy",
+    "policies.RegistryAccessPolicy": "policies_registryaccesspolicy",
     "policies.RepositoryException": "policies_repositoryexception",
     "policies.PublisherNamespace": "policies_publishernamespace",
     "policies.DecisionEvent": "policies_decisionevent",

@@ -145,7 +145,7 @@ class EventFilterForm(forms.Form):
 
 
 class AccessRequestForm(forms.Form):
-    """A member asks for a repository, a whole namespace or an image type.
+    """A member asks for a repository, a whole namespace, an image type or a registry.
 
     Only the field matching ``kind`` is used; the service validates the name itself, so the
     page and the API refuse exactly the same input.
@@ -157,6 +157,7 @@ class AccessRequestForm(forms.Form):
             (AccessRequest.Kind.REPOSITORY, "A repository"),
             (AccessRequest.Kind.NAMESPACE, "Every repository of a namespace"),
             (AccessRequest.Kind.IMAGE_TYPE, "An image type"),
+            (AccessRequest.Kind.REGISTRY, "A registry"),
         ],
         initial=AccessRequest.Kind.REPOSITORY,
         widget=forms.RadioSelect,
@@ -166,6 +167,12 @@ class AccessRequestForm(forms.Form):
         required=False,
         label="Repository or namespace",
         help_text="A Docker Hub repository such as bitnami/redis, or a namespace such as bitnami.",
+    )
+    registry = forms.CharField(
+        max_length=300,
+        required=False,
+        label="Registry",
+        help_text="A registry host such as ghcr.io, when registry access is on.",
     )
     image_type = forms.ChoiceField(
         required=False,
@@ -188,6 +195,8 @@ class AccessRequestForm(forms.Form):
         kind: str = self.cleaned_data["kind"]
         if kind == AccessRequest.Kind.IMAGE_TYPE:
             return kind, self.cleaned_data["image_type"]
+        if kind == AccessRequest.Kind.REGISTRY:
+            return kind, self.cleaned_data["registry"]
         return kind, self.cleaned_data["repository"]
 
     def field_for(self, service_field: str) -> str | None:

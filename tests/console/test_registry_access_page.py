@@ -89,3 +89,24 @@ def test_a_bad_switch_value_changes_nothing(world: World) -> None:
     response = owner.post(SWITCH, {"enabled": "maybe"}, follow=True)
     assert "Choose on or off." in response.text
     assert access().version == 1
+
+
+def test_a_member_asks_for_a_registry_on_my_access(world: World) -> None:
+    from policies.models import AccessRequest
+    from policies.registry_access import update_registry_access
+
+    update_registry_access(org=world.cast.acme, actor=world.cast.olivia, enabled=True)
+    my_access = reverse("policies:my-access", kwargs={"slug": "acme"})
+    member = client_for(world.cast.mike)
+    response = member.post(
+        my_access,
+        {"kind": "registry", "registry": "ghcr.io", "justification": "our packages"},
+        follow=True,
+    )
+    assert response.status_code == HTTPStatus.OK
+    request = AccessRequest.objects.get(requester=world.cast.mike, kind="registry")
+    assert (request.kind, request.value) == ("registry", "ghcr.io")
+    bad = member.post(
+        my_access, {"kind": "registry", "registry": "ghcr.io/x", "justification": "x"}
+    )
+    assert "give the host name only" in bad.text

@@ -366,3 +366,41 @@ def test_the_schema_documents_the_access_request_endpoints(
     assert {"get", "post"} <= set(paths["/api/v1/orgs/{slug}/access-requests"])
     assert "post" in paths["/api/v1/orgs/{slug}/access-requests/{id}/approve"]
     assert "post" in paths["/api/v1/orgs/{slug}/access-requests/{id}/decline"]
+
+
+def test_a_member_asks_for_a_registry_and_its_approval_allows_it(
+    enforced: Cast, admin_tokens: dict[str, str]
+) -> None:
+    from policies.models import RegistryAccessPolicy
+    from policies.registry_access import update_registry_access
+
+    member, owner = client_for(admin_tokens["mike"]), client_for(admin_tokens["olivia"])
+    off = member.post(REQUESTS, {"registry": "ghcr.io", "justification": "x"}, format="json")
+    assert off.status_code == HTTPStatus.BAD_REQUEST
+    assert error_of(off)["code"] == "already_allowed"
+    assert "registry access management is not in effect" in error_of(off)["message"]
+
+    update_registry_access(org=enforced.acme, actor=enforced.olivia, enabled=True)
+    listed = member.post(REQUESTS, {"registry": "docker.io", "justification": "x"}, format="json")
+    assert "(docker.io is an allowed registry)" in error_of(listed)["message"]
+    bad = member.post(
+        REQUESTS, {"registry": "https://ghcr.io", "justification": "x"}, format="json"
+    )
+    assert bad.status_code == HTTPStatus.BAD_REQUEST
+    assert error_of(bad)["message"].startswith("registry: ")
+
+    filed = member.post(
+        REQUESTS, {"registry": "GHCR.io:443", "justification": "our packages"}, format="json"
+    )
+    assert filed.status_code == HTTPStatus.CREATED, filed.json()
+    request = AccessRequest.objects.get()
+    assert (request.kind, request.value) == ("registry", "ghcr.io")
+    denied = member.post("/api/v1/decisions", {"image": "ghcr.io/acme/tool"}, format="json")
+    assert denied.json()["decisions"][0]["allowed"] is False
+
+    approved = owner.post(decide_url(request, "approve"), {"comment": "ok"}, format="json")
+    assert approved.status_code == HTTPStatus.OK, approved.json()
+    access = RegistryAccessPolicy.objects.get(org=enforced.acme)
+    assert access.registries[-1] == {"host": "ghcr.io", "note": "requested by mike"}
+    allowed = member.post("/api/v1/decisions", {"image": "ghcr.io/acme/tool"}, format="json")
+    assert allowed.json()["decisions"][0]["allowed"] is True
