@@ -187,6 +187,9 @@ class DecisionEvent(models.Model):
     token_id = models.BigIntegerField(null=True, blank=True)
     image = models.CharField(max_length=512)
     reference = models.CharField(max_length=512, blank=True)
+    registry = models.CharField(
+        max_length=255, blank=True, default="", help_text="Registry host, as a daemon reaches it"
+    )
     repository = models.CharField(max_length=255, blank=True)
     category = models.CharField(max_length=32)
     allowed = models.BooleanField()
@@ -215,11 +218,12 @@ class DecisionEvent(models.Model):
 
 
 class DailyUsage(models.Model):
-    """Decision counts per day, organization, category, repository, user and outcome."""
+    """Decision counts per day, organization, category, registry, repository, user and outcome."""
 
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="daily_usage")
     day = models.DateField()
     category = models.CharField(max_length=32)
+    registry = models.CharField(max_length=255, blank=True, default="")
     repository = models.CharField(max_length=255, blank=True)
     username = models.CharField(max_length=150, blank=True)
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
@@ -231,8 +235,8 @@ class DailyUsage(models.Model):
         indexes: ClassVar = [models.Index(fields=["org", "day"])]
         constraints: ClassVar = [
             models.UniqueConstraint(
-                fields=["org", "day", "category", "repository", "username", "outcome"],
-                name="daily_usage_unique_bucket",
+                fields=["org", "day", "category", "registry", "repository", "username", "outcome"],
+                name="daily_usage_unique_registry_bucket",
             ),
         ]
 

@@ -101,7 +101,8 @@ class ExceptionForm(forms.Form):
 
 
 class EventFilterForm(forms.Form):
-    """Filters of the event list (``?user=&repository=&category=&outcome=&enforcer=&days=``)."""
+    """Filters of the event list (``?user=&repository=&registry=&category=&outcome=&enforcer=``
+    and ``&days=``)."""
 
     user = forms.CharField(max_length=150, required=False, label="Member")
     repository = forms.CharField(
@@ -109,6 +110,9 @@ class EventFilterForm(forms.Form):
         required=False,
         label="Repository",
         help_text="As Docker Hub names it, e.g. library/nginx.",
+    )
+    registry = forms.CharField(
+        max_length=255, required=False, label="Registry", help_text="A host such as ghcr.io."
     )
     category = forms.ChoiceField(
         required=False, label="Image type", choices=[("", "Any"), *IMAGE_TYPE_LABELS.items()]
@@ -136,6 +140,7 @@ class EventFilterForm(forms.Form):
         return EventFilters(
             user=data["user"].strip(),
             repository=data["repository"].strip(),
+            registry=data["registry"].strip().lower(),
             category=data["category"],
             outcome=data["outcome"],
             enforcer=data["enforcer"],

@@ -19,6 +19,7 @@ import psycopg
 from django.db import connection
 
 from policies.decision_service import ImageOutcome
+from policies.engine.classify import registry_host
 from policies.models import DecisionEvent
 
 
@@ -61,6 +62,7 @@ def event_rows(
                 "token_id": context.token_id,
                 "image": outcome.image[:512],
                 "reference": str(decision.reference)[:512],
+                "registry": registry_host(decision.reference.domain)[:255],
                 "repository": (decision.classification.hub_repository or "")[:255],
                 "category": decision.category.value,
                 "allowed": decision.allowed,
@@ -109,6 +111,7 @@ _EVENT_COLUMNS = (
     ("token_id", "bigint"),
     ("image", "text"),
     ("reference", "text"),
+    ("registry", "text"),
     ("repository", "text"),
     ("category", "text"),
     ("allowed", "boolean"),
@@ -119,13 +122,22 @@ _EVENT_COLUMNS = (
     ("user_agent", "text"),
     ("created_at", "timestamptz"),
 )
+# Columns a row written by an older server may lack: stored with this value instead of null.
+_DEFAULTS = {"registry": "''"}
+
+
+def _selected(name: str, expression: str) -> str:
+    default = _DEFAULTS.get(name)
+    return f"coalesce({expression}, {default})" if default else expression
+
+
 _INSERT_EVENTS = (  # noqa: S608 (names from the model, values as parameters)
     "INSERT INTO {table} ({names}) SELECT {casts} FROM unnest({arrays}) AS t({names}) "
     "ON CONFLICT (event_id) DO NOTHING"
 ).format(
     table=DecisionEvent._meta.db_table,
     names=", ".join(name for name, _ in _EVENT_COLUMNS),
-    casts=", ".join(f"{name}::{kind}" for name, kind in _EVENT_COLUMNS),
+    casts=", ".join(_selected(name, f"{name}::{kind}") for name, kind in _EVENT_COLUMNS),
     arrays=", ".join("%b::text[]" for _ in _EVENT_COLUMNS),
 )
 
@@ -173,9 +185,13 @@ def _insert_postgresql(rows: Sequence[dict[str, Any]]) -> int:
 
 
 _INSERT_EVENTS_JSON = (  # noqa: S608 (names from the model, values as parameters)
-    "INSERT INTO {table} ({names}) SELECT {names} "
+    "INSERT INTO {table} ({names}) SELECT {selected} "
     "FROM json_populate_recordset(NULL::{table}, %s::json) ON CONFLICT (event_id) DO NOTHING"
-).format(table=DecisionEvent._meta.db_table, names=", ".join(name for name, _ in _EVENT_COLUMNS))
+).format(
+    table=DecisionEvent._meta.db_table,
+    names=", ".join(name for name, _ in _EVENT_COLUMNS),
+    selected=", ".join(_selected(name, name) for name, _ in _EVENT_COLUMNS),
+)
 
 
 def insert_json_arrays(payloads: Sequence[bytes]) -> int:

@@ -22,6 +22,9 @@ class EventFilterSerializer(QuerySerializer):
     repository = serializers.CharField(
         max_length=255, required=False, help_text="Docker Hub ``namespace/name``"
     )
+    registry = serializers.CharField(
+        max_length=255, required=False, help_text="A registry host such as ghcr.io"
+    )
     category = serializers.ChoiceField(choices=list(IMAGE_TYPE_LABELS), required=False)
     outcome = serializers.ChoiceField(choices=Outcome.values, required=False)
     enforcer = serializers.ChoiceField(choices=DecisionEvent.Enforcer.values, required=False)
@@ -40,6 +43,7 @@ class EventFilterSerializer(QuerySerializer):
         return EventFilters(
             user=data.get("user", "").strip(),
             repository=data.get("repository", "").strip(),
+            registry=data.get("registry", "").strip().lower(),
             category=data.get("category", ""),
             outcome=data.get("outcome", ""),
             enforcer=data.get("enforcer", ""),
@@ -59,6 +63,7 @@ class DecisionEventSerializer(serializers.ModelSerializer):
             "id",
             "image",
             "reference",
+            "registry",
             "category",
             "allowed",
             "would_deny",

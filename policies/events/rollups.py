@@ -43,7 +43,7 @@ def roll_up_day(day: dt.date) -> int:
     groups = (
         DecisionEvent.objects.filter(created_at__gte=start, created_at__lt=end, org__isnull=False)
         .annotate(outcome=_outcome())
-        .values("org_id", "category", "repository", "username", "outcome")
+        .values("org_id", "category", "registry", "repository", "username", "outcome")
         .annotate(count=Count("id"))
         .order_by()
     )

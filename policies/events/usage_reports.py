@@ -99,6 +99,7 @@ class UsageReport:
     categories: list[tuple[str, str, OutcomeCounts]]
     top_repositories: list[Ranked] = field(default_factory=list)
     top_members: list[Ranked] = field(default_factory=list)
+    top_registries: list[Ranked] = field(default_factory=list)
 
     @property
     def has_data(self) -> bool:
@@ -127,10 +128,10 @@ def _top_denied(buckets: QuerySet[DailyUsage], dimension: str, limit: int) -> li
 def usage_report(
     org: Organization, *, days: int, today: dt.date | None = None, limit: int = TOP_LIMIT
 ) -> UsageReport:
-    """Summarize ``days`` days of rollups ending today: three queries, whatever the volume.
+    """Summarize ``days`` days of rollups ending today: four queries, whatever the volume.
 
     One query groups by day, category and outcome (both the chart over time and the chart by
-    category come from it); one ranks denied repositories and one denied members.
+    category come from it); one each ranks denied repositories, members and registries.
     """
     end = today or utc_today()
     start = period_start(days, end)
@@ -168,6 +169,7 @@ def usage_report(
         categories=categories,
         top_repositories=_top_denied(buckets, "repository", limit),
         top_members=_top_denied(buckets, "username", limit),
+        top_registries=_top_denied(buckets, "registry", limit),
     )
 
 
@@ -177,6 +179,7 @@ class EventFilters:
 
     user: str = ""
     repository: str = ""
+    registry: str = ""
     category: str = ""
     outcome: str = ""
     enforcer: str = ""
@@ -192,6 +195,8 @@ def filter_events(
         events = events.filter(username=filters.user)
     if filters.repository:
         events = events.filter(repository=filters.repository)
+    if filters.registry:
+        events = events.filter(registry=filters.registry)
     if filters.category:
         events = events.filter(category=filters.category)
     if filters.outcome:

@@ -200,10 +200,10 @@ def test_usage_page_queries_do_not_grow_with_volume(world: World) -> None:
 
     usage_queries = [q["sql"] for q in large.captured_queries if "dailyusage" in q["sql"]]
     assert len(large) == len(small)
-    assert len(usage_queries) == 3
+    assert len(usage_queries) == 4
     assert not [q for q in large.captured_queries if "decisionevent" in q["sql"]]
-    # Session, user, membership, the organization switcher and the three rollup queries.
-    assert len(large) <= 8
+    # Session, user, membership, the organization switcher and the four rollup queries.
+    assert len(large) <= 9
 
 
 def test_usage_page_over_100k_events_counts_them_all_from_the_rollups(world: World) -> None:
@@ -285,4 +285,21 @@ def test_csv_export_has_every_matching_event_with_formulas_defused(world: World)
     assert len(rows) == 2
     assert rows[1][1] == "'=cmd|'/c calc'!A1"
     assert rows[1][2] == "'@SUM(1+1)"
-    assert rows[1][6] == "denied"
+    assert rows[0][4] == "registry"
+    assert rows[1][7] == "denied"
+
+
+def test_denials_are_ranked_by_registry(world: World) -> None:
+    DailyUsage.objects.create(
+        org=world.cast.acme,
+        day=utc_today(),
+        category="other_registry",
+        registry="ghcr.io",
+        username="mike",
+        outcome="denied",
+        count=4,
+    )
+    page = client_for(world.cast.olivia).get(USAGE)
+    section = page.text.split('id="top-registries-heading"')[1].split("</section>")[0]
+    assert "<code>ghcr.io</code>" in section
+    assert "?registry=ghcr.io&amp;outcome=denied" in section

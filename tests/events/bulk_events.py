@@ -48,6 +48,7 @@ def event(org: Organization | None, pull: Pull, at: dt.datetime) -> DecisionEven
         username=pull.username,
         image=image,
         reference=f"docker.io/{pull.repository}:latest",
+        registry="docker.io",
         repository=pull.repository,
         category=pull.category,
         allowed=allowed,

@@ -562,3 +562,21 @@ def test_event_ids_are_unique_and_sort_by_time() -> None:
     time.sleep(0.002)
     assert event_rows.new_event_id() > later
     assert sorted(ids, key=lambda event_id: event_id[:14]) == ids
+
+
+@needs_redis
+def test_rows_without_a_registry_from_an_older_server_are_stored(
+    cast: Cast, stream: redis.Redis, settings
+) -> None:
+    import orjson
+
+    decide_and_record(cast, ["ghcr.io/someuser/tool"])
+    deferred_stream.flush()
+    (entry_id, fields) = stream.xrange(settings.EVENT_STREAM)[0]
+    rows = orjson.loads(fields[b"events"])
+    assert rows[0]["registry"] == "ghcr.io"
+    del rows[0]["registry"]
+    stream.xadd(settings.EVENT_STREAM, {"events": orjson.dumps(rows)})
+    stream.xdel(settings.EVENT_STREAM, entry_id)
+    assert drain_stream() == 1
+    assert DecisionEvent.objects.get().registry == ""
