@@ -572,7 +572,8 @@ def test_rows_without_a_registry_from_an_older_server_are_stored(
 
     decide_and_record(cast, ["ghcr.io/someuser/tool"])
     deferred_stream.flush()
-    (entry_id, fields) = stream.xrange(settings.EVENT_STREAM)[0]
+    entries: Any = stream.xrange(settings.EVENT_STREAM)
+    (entry_id, fields) = entries[0]
     rows = orjson.loads(fields[b"events"])
     assert rows[0]["registry"] == "ghcr.io"
     del rows[0]["registry"]
