@@ -139,3 +139,17 @@ def test_classify_command_sees_every_hub_spelling_as_docker_hub(
 def test_classify_command_refuses_an_unknown_organization(cast: Cast) -> None:
     with pytest.raises(CommandError, match="unknown organization: nowhere"):
         call_command("classify", "nginx", "--org", "Nowhere")
+
+
+def test_classify_command_shows_a_registry_access_denial(
+    acme_on: None, cast: Cast, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from policies.registry_access import update_registry_access
+
+    update_registry_access(org=cast.acme, actor=cast.olivia, enabled=True)
+    call_command("classify", "GHCR.io:443/someuser/tool", "--user", "olivia")
+    out = capsys.readouterr().out
+    assert "registry:  ghcr.io\n" in out
+    assert "DENIED under acme" in out
+    assert "reason:    registry access to ghcr.io:443 is not allowed" in out
+    assert "decided by registry access management" in out

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from policies.choices import POLICY_IMAGE_TYPES
 from policies.decision_service import PolicyUnavailable, UnknownOrganization, decide_images
-from policies.engine.classify import Category, hub_path
+from policies.engine.classify import Category, hub_path, registry_host
 from policies.engine.reference import InvalidReference, parse_docker_ref
 from policies.models import PublisherNamespace
 
@@ -47,6 +47,7 @@ class Command(BaseCommand):
                 continue
             decision = outcome.decision
             self.stdout.write(f"  reference: {decision.reference}")
+            self.stdout.write(f"  registry:  {registry_host(decision.reference.domain)}")
             self.stdout.write(f"  category:  {decision.category.value}")
             self.stdout.write(f"  catalog:   {self.catalog_entry(outcome.image)}")
             verdict = "allowed" if decision.allowed else "DENIED"
@@ -54,6 +55,8 @@ class Command(BaseCommand):
                 verdict += " (would be denied: audit mode)"
             self.stdout.write(f"  decision:  {verdict} under {decision.org or 'no organization'}")
             self.stdout.write(f"  reason:    {decision.reason}")
+            if decision.registry_decided:
+                self.stdout.write("  decided by registry access management")
         if failed:
             raise CommandError("some images are not valid references")
 
