@@ -381,3 +381,18 @@ def test_registry_config_bad_input(args: list[str], message: str, db: None) -> N
 
     with pytest.raises(CommandError, match=message):
         call_command("registry_config", *args)
+
+
+def test_without_docker_hub_in_the_registry_list_owners_get_no_pull_token_either(
+    acme_on: None, cast: Cast, tokens: dict[str, str], client: Client
+) -> None:
+    from policies.registry_access import update_registry_access
+
+    update_registry_access(
+        org=cast.acme, actor=cast.olivia, enabled=True, registries=[{"host": "ghcr.io"}]
+    )
+    response = get(client, "repository:library/nginx:pull", auth=basic("olivia", tokens["olivia"]))
+    assert response.status_code == HTTPStatus.UNAUTHORIZED
+    assert response.json() == {
+        "errors": [{"code": "DENIED", "message": "registry access to docker.io is not allowed"}]
+    }
