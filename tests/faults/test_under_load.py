@@ -366,7 +366,12 @@ def test_a_volatile_redis_is_refused_at_start_up_and_its_loss_is_detected(
         try:
             worker.start()
             with Load(server, stack.app.token("mike")) as load:
-                time.sleep(4)  # the worker drains as the load goes: it has seen the group
+                # The worker drains as the load goes: once it has stored events, it has seen
+                # the consumer group (a worker cannot tell a group gone from a first start).
+                deadline = time.monotonic() + 60
+                while not stack.stored(load.prefix):
+                    assert time.monotonic() < deadline, worker.logs()[-2000:]
+                    time.sleep(0.5)
                 worker.pause()
                 time.sleep(2)  # a backlog builds
                 client = stack.redis_client(volatile.url)
@@ -375,7 +380,7 @@ def test_a_volatile_redis_is_refused_at_start_up_and_its_loss_is_detected(
                 volatile.start()  # empty: the backlog is gone
                 worker.resume()
                 time.sleep(4)
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 60  # the worker reconnects to the new Redis first
             while "consumer group was gone" not in worker.logs():
                 assert time.monotonic() < deadline, worker.logs()[-2000:]
                 time.sleep(0.5)
