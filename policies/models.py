@@ -187,8 +187,13 @@ class DecisionEvent(models.Model):
     token_id = models.BigIntegerField(null=True, blank=True)
     image = models.CharField(max_length=512)
     reference = models.CharField(max_length=512, blank=True)
+    # A database default too: a server that does not know the column yet can still insert.
     registry = models.CharField(
-        max_length=255, blank=True, default="", help_text="Registry host, as a daemon reaches it"
+        max_length=255,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Registry host, as a daemon reaches it",
     )
     repository = models.CharField(max_length=255, blank=True)
     category = models.CharField(max_length=32)
@@ -223,7 +228,7 @@ class DailyUsage(models.Model):
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="daily_usage")
     day = models.DateField()
     category = models.CharField(max_length=32)
-    registry = models.CharField(max_length=255, blank=True, default="")
+    registry = models.CharField(max_length=255, blank=True, default="", db_default="")
     repository = models.CharField(max_length=255, blank=True)
     username = models.CharField(max_length=150, blank=True)
     outcome = models.CharField(max_length=16, choices=Outcome.choices)

@@ -581,3 +581,16 @@ def test_rows_without_a_registry_from_an_older_server_are_stored(
     stream.xdel(settings.EVENT_STREAM, entry_id)
     assert drain_stream() == 1
     assert DecisionEvent.objects.get().registry == ""
+
+
+def test_an_insert_that_names_no_registry_column_still_stores_the_event(cast: Cast) -> None:
+    """What a server that predates the column sends while a rolling upgrade is under way."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO policies_decisionevent (event_id, org_id, username, image, reference, "
+            "repository, category, allowed, would_deny, reason, enforcer, user_agent, created_at)"
+            " VALUES ('no-registry', %s, 'mike', 'nginx', 'docker.io/library/nginx:latest', "
+            "'library/nginx', 'official', true, false, 'official images allowed', 'api', '', %s)",
+            [cast.acme.pk, timezone.now()],
+        )
+    assert DecisionEvent.objects.get(event_id="no-registry").registry == ""
