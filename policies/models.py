@@ -120,6 +120,7 @@ class DecisionEvent(models.Model):
         API = "api"
         REGISTRY = "registry"
         CLI = "cli"
+        DAEMON = "daemon"
 
     # The event table is the one that grows with every pull, and the drain's inserts pay for
     # each index and constraint per row (bench/bench_backlog.py): the idempotency key is unique
@@ -158,6 +159,8 @@ class DecisionEvent(models.Model):
     enforcer = models.CharField(max_length=16, choices=Enforcer.choices)
     client_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=255, blank=True)
+    # The machine an enforcer acts for, as it names itself (the daemon plugin's host name).
+    client_host = models.CharField(max_length=253, blank=True, default="")
     created_at = models.DateTimeField(db_index=True)
 
     objects = OrgScopedQuerySet.as_manager()

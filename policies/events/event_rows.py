@@ -32,6 +32,7 @@ class RequestContext:
     token_id: int | None = None
     client_address: str | None = None
     user_agent: str = ""
+    client_host: str = ""
 
 
 def new_event_id() -> str:
@@ -71,6 +72,7 @@ def event_rows(
                 # PostgreSQL text holds no NUL; a front server that passes one must not
                 # make the whole batch fail to store.
                 "user_agent": context.user_agent[:255].replace("\x00", ""),
+                "client_host": context.client_host[:253],
                 "created_at": now.isoformat(),
             }
         )
@@ -117,6 +119,7 @@ _EVENT_COLUMNS = (
     ("enforcer", "text"),
     ("client_address", "inet"),
     ("user_agent", "text"),
+    ("client_host", "text"),
     ("created_at", "timestamptz"),
 )
 _INSERT_EVENTS = (  # noqa: S608 (names from the model, values as parameters)
@@ -142,8 +145,14 @@ def _as_text(value: Any) -> str | None:
 _CONVERTED = frozenset({"org_id", "user_id", "token_id", "allowed", "would_deny"})
 
 
+# Columns added after events were first written: a row written before (still in the stream
+# during an upgrade) gets the column's default.
+_ADDED_DEFAULTS: dict[str, Any] = {"client_host": ""}
+
+
 def _text_column(rows: Sequence[dict[str, Any]], name: str) -> list[Any]:
-    values = [row.get(name) for row in rows]
+    default = _ADDED_DEFAULTS.get(name)
+    values = [row.get(name, default) for row in rows]
     # Text as written; anything else (an entry no server of ours wrote) is converted rather
     # than let one odd value fail every retry of its batch.
     if all(value.__class__ is str or value is None for value in values):

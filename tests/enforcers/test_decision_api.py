@@ -137,6 +137,29 @@ def test_every_decision_is_recorded_as_an_event(
     assert denied.token_id is not None
 
 
+@pytest.mark.parametrize("via", ["lean", "drf"])
+def test_daemon_plugin_names_itself_and_its_host(
+    acme_on: None, cast: Cast, tokens: dict[str, str], api: APIClient, via: str
+) -> None:
+    extra = {} if via == "lean" else {"HTTP_ACCEPT": "application/json; indent=2"}
+    body = {"images": ["nginx", "someuser/custom-image"], "enforcer": "daemon", "host": "build-01"}
+    result = decisions(ask(api, tokens["mike"], body, **extra))
+    assert result["someuser/custom-image"]["allowed"] is False
+    events = stored_events()
+    assert {(e.image, e.enforcer, e.client_host) for e in events} == {
+        ("nginx", "daemon", "build-01"),
+        ("someuser/custom-image", "daemon", "build-01"),
+    }
+
+
+def test_callers_that_do_not_name_themselves_are_the_api(
+    acme_on: None, tokens: dict[str, str], api: APIClient
+) -> None:
+    ask(api, tokens["mike"], {"image": "nginx"})
+    event = stored_events().get()
+    assert (event.enforcer, event.client_host) == ("api", "")
+
+
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [
@@ -152,6 +175,14 @@ def test_every_decision_is_recorded_as_an_event(
         ({"image": "nginx", "action": "push"}, "action"),
         ({"image": "nginx", "colour": "blue"}, "colour: unknown field"),
         ({"image": "x" * 2000}, "image: "),
+        ({"image": "nginx", "enforcer": "registry"}, "enforcer: "),
+        ({"image": "nginx", "enforcer": ["daemon"]}, "enforcer: "),
+        ({"image": "nginx", "host": "build 01"}, "host: expected a host name"),
+        ({"image": "nginx", "host": "-build"}, "host: expected a host name"),
+        ({"image": "nginx", "host": "h\u00e9te"}, "host: expected a host name"),
+        ({"image": "nginx", "host": 7}, "host: must be a string"),
+        ({"image": "nginx", "host": ""}, "host: "),
+        ({"image": "nginx", "host": "h" * 254}, "host: "),
         ([1, 2, 3], "send a JSON object"),
     ],
 )
