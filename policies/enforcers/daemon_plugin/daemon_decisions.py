@@ -3,7 +3,8 @@
 - Every call to the server has a time bound (``timeout``, 5 s by default): dockerd waits for
   the plugin, and a plugin that hangs stalls every docker command of the machine.
 - Concurrent questions are put into one request: ``docker compose up`` of 30 services sends
-  30 pulls at once, and the first caller waits ``batch_window`` for the others to join.
+  30 pulls at once; the first caller waits ``batch_window`` for others to join, and while a
+  request is on its way, what arrives waits for it and then goes in the next one.
 - Answers are kept ``cache_seconds`` per image. An answer that carries a newer policy version
   of an organization drops what was kept under an older one, so a policy change is seen by
   the next call that reaches the server, and by every call after ``cache_seconds`` at most.
@@ -97,6 +98,7 @@ class DaemonDecisions:
         self._cache: dict[str, tuple[Verdict, float]] = {}
         self._versions: dict[str, int] = {}
         self._open: _Round | None = None
+        self._sending = threading.Lock()
         self._connections: list[http.client.HTTPConnection] = []
         self.requests_made = 0
 
@@ -120,6 +122,8 @@ class DaemonDecisions:
     # -- batching ------------------------------------------------------------------------------
 
     def _ask_in_round(self, images: list[str]) -> dict[str, Verdict]:
+        # One request in flight at a time: what arrives meanwhile joins the next one, so a
+        # burst of pulls costs a request or two, whatever its size.
         with self._lock:
             leader = self._open is None
             if leader:
@@ -130,9 +134,10 @@ class DaemonDecisions:
         if leader:
             if self.batch_window > 0:
                 time.sleep(self.batch_window)  # let concurrent calls join this request
-            with self._lock:
-                self._open = None
-            current.verdicts = self._ask_server(current.images)
+            with self._sending:
+                with self._lock:
+                    self._open = None
+                current.verdicts = self._ask_server(current.images)
             current.done.set()
         elif not current.done.wait(self.timeout * 2 + self.batch_window + 1):
             return {
