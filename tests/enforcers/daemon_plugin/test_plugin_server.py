@@ -56,6 +56,7 @@ def api() -> Iterator[FakeAPI]:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             fake.calls.append({"body": body, "headers": dict(self.headers)})
             time.sleep(fake.delay)
+            payload: dict[str, Any]
             if fake.status != 200:
                 payload = {"error": {"code": "x", "message": "invalid username or access token"}}
             else:
