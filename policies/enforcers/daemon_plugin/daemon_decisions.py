@@ -73,7 +73,7 @@ class DaemonDecisions:
         host: str = "",
         timeout: float = 5.0,
         cache_seconds: float = 10.0,
-        batch_window: float = 0.005,
+        batch_window: float = 0.002,
         user_agent: str = "imageaccess-authz",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
