@@ -32,10 +32,7 @@ def hosts_toml(mirror: harness.Registry) -> str:
     without a ``[host]`` table (``invalid `host` tree``) and then pulls from Docker Hub itself.
     """
     return (
-        f'server = "{mirror.url}"\n'
-        "\n"
-        f'[host."{mirror.url}"]\n'
-        '  capabilities = ["pull", "resolve"]\n'
+        f'server = "{mirror.url}"\n\n[host."{mirror.url}"]\n  capabilities = ["pull", "resolve"]\n'
     )
 
 
