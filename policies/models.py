@@ -29,6 +29,10 @@ class ImageAccessPolicy(models.Model):
     audit_mode = models.BooleanField(
         default=False, help_text="Record would-be denials but allow the pull."
     )
+    block_image_load = models.BooleanField(
+        default=False,
+        help_text="Refuse docker load and docker import on machines with the daemon plugin.",
+    )
     version = models.PositiveIntegerField(default=1)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -43,6 +47,7 @@ class ImageAccessPolicy(models.Model):
         "allow_verified_publisher",
         "allow_community",
         "audit_mode",
+        "block_image_load",
     )
 
     class Meta:

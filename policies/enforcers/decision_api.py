@@ -28,6 +28,8 @@ from policies.decision_service import (
     PolicyUnavailable,
     UnknownOrganization,
     decide_images,
+    decide_load,
+    load_payload,
     outcome_payload,
 )
 from policies.enforcers.decision_serializers import (
@@ -81,6 +83,9 @@ class DecisionView(APIView):
         serializer = DecisionRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        if data["action"] == "load":
+            status_code, body, headers = _decide_load(request_user(request), data.get("orgs"))
+            return Response(body, status=status_code, headers=headers)
         status_code, body, headers = _decide(
             request,
             request_user(request),
@@ -259,3 +264,15 @@ def _decide(
         ),
     )
     return 200, {"decisions": [outcome_payload(o) for o in outcomes]}, {}
+
+
+def _decide_load(user: User, orgs: list[str] | None) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """Whether ``user`` may load images from files; no event (a file names no image)."""
+    try:
+        decision = decide_load(user_id=user.pk, named_orgs=orgs or None)
+    except UnknownOrganization as exc:
+        return 400, {"error": {"code": "unknown_organization", "message": str(exc)}}, {}
+    except PolicyUnavailable as exc:
+        body = {"error": {"code": "policy_unavailable", "message": f"{exc}: retry shortly"}}
+        return 503, body, {"Retry-After": RETRY_AFTER_SECONDS}
+    return 200, {"decisions": [], "image_load": load_payload(decision)}, {}

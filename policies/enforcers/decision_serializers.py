@@ -82,7 +82,13 @@ class DecisionRequestSerializer(serializers.Serializer):
     orgs = serializers.ListField(
         child=SlugStringField(max_length=64), required=False, max_length=20
     )
-    action = serializers.ChoiceField(choices=["pull"], required=False, default="pull")
+    action = serializers.ChoiceField(
+        choices=["pull", "load"],
+        required=False,
+        default="pull",
+        help_text="``load``: may the caller load images from files (docker load, docker import)? "
+        "Sent without images; answered in ``image_load``",
+    )
     enforcer = serializers.ChoiceField(
         choices=list(CALLER_ENFORCERS),
         required=False,
@@ -103,6 +109,13 @@ class DecisionRequestSerializer(serializers.Serializer):
             )
         if "images" in attrs and "image" in attrs:
             raise serializers.ValidationError({"image": "send either image or images, not both"})
+        if attrs["action"] == "load":
+            if "images" in attrs or "image" in attrs:
+                raise serializers.ValidationError(
+                    {"images": "a load decision takes no images (a file's images are unknown)"}
+                )
+            attrs["images"] = []
+            return attrs
         if "images" not in attrs and "image" not in attrs:
             raise serializers.ValidationError({"images": "list at least one image"})
         attrs["images"] = attrs.get("images") or [attrs.pop("image")]
@@ -130,5 +143,16 @@ class DecisionSerializer(serializers.Serializer):
     error = serializers.CharField(required=False)
 
 
+class LoadDecisionSerializer(serializers.Serializer):
+    """Whether the caller may load images from files (``action: "load"``)."""
+
+    allowed = serializers.BooleanField()
+    would_deny = serializers.BooleanField()
+    reason = serializers.CharField()
+    org = serializers.CharField(allow_null=True)
+    policy_version = serializers.IntegerField(allow_null=True)
+
+
 class DecisionResponseSerializer(serializers.Serializer):
     decisions = DecisionSerializer(many=True)
+    image_load = LoadDecisionSerializer(required=False, help_text='Only for ``action: "load"``')

@@ -307,3 +307,31 @@ def test_calls_without_an_image_keep_working_and_pulls_fail_closed_when_the_serv
             assert expected in denied.output, str(denied)
         run = host.docker.docker("run", "--rm", "--network", "none", "nginx", timeout=60)
         assert "image access could not be checked" in run.output, str(run)
+
+
+def test_docker_load_and_import_follow_the_organization_setting(
+    host: Machine, tmp_path: Path
+) -> None:
+    pulled = host.docker.docker("pull", "nginx")
+    assert pulled.returncode == 0, str(pulled)
+    archive = tmp_path / "nginx.tar"
+    saved = host.docker.docker("save", "-o", str(archive), "nginx")
+    assert saved.returncode == 0, str(saved)
+
+    loaded = host.docker.docker("load", "-i", str(archive))
+    assert loaded.returncode == 0, str(loaded)  # off by default
+
+    host.app.patch_policy(block_image_load=True)
+    try:
+        time.sleep(1.2)  # past the plugin's cache
+        denial = host.plugin.denial(
+            "image access denied: docker load and docker import are not allowed by acme"
+        )
+        refused = host.docker.docker("load", "-i", str(archive))
+        assert refused.returncode != 0, str(refused)
+        assert denial in refused.output, str(refused)
+        imported = host.docker.docker("import", str(archive), "imported:1")
+        assert imported.returncode != 0, str(imported)
+        assert denial in imported.output, str(imported)
+    finally:
+        host.app.patch_policy(block_image_load=False)

@@ -152,6 +152,31 @@ def test_daemon_plugin_names_itself_and_its_host(
     }
 
 
+def test_load_decision_follows_the_organization(
+    acme_on: None, cast: Cast, tokens: dict[str, str], api: APIClient
+) -> None:
+    body = {"action": "load", "enforcer": "daemon", "host": "build-01"}
+    allowed = ask(api, tokens["mike"], body)
+    assert allowed.status_code == HTTPStatus.OK, allowed.content
+    assert allowed.json()["image_load"]["allowed"] is True
+    update_policy(org=cast.acme, actor=cast.olivia, changes={"block_image_load": True})
+    denied = ask(api, tokens["mike"], body).json()
+    assert denied == {
+        "decisions": [],
+        "image_load": {
+            "allowed": False,
+            "would_deny": False,
+            "reason": "image access denied: docker load and docker import are not allowed by acme",
+            "org": "acme",
+            "policy_version": 3,
+        },
+    }
+    assert ask(api, tokens["olivia"], body).json()["image_load"]["allowed"] is True
+    unknown = ask(api, tokens["mike"], {**body, "orgs": ["nope"]})
+    assert unknown.status_code == HTTPStatus.BAD_REQUEST
+    assert not stored_events().exists()
+
+
 def test_callers_that_do_not_name_themselves_are_the_api(
     acme_on: None, tokens: dict[str, str], api: APIClient
 ) -> None:
@@ -176,6 +201,7 @@ def test_callers_that_do_not_name_themselves_are_the_api(
         ({"image": "nginx", "colour": "blue"}, "colour: unknown field"),
         ({"image": "x" * 2000}, "image: "),
         ({"image": "nginx", "enforcer": "registry"}, "enforcer: "),
+        ({"action": "load", "images": ["nginx"]}, "a load decision takes no images"),
         ({"image": "nginx", "enforcer": ["daemon"]}, "enforcer: "),
         ({"image": "nginx", "host": "build 01"}, "host: expected a host name"),
         ({"image": "nginx", "host": "-build"}, "host: expected a host name"),

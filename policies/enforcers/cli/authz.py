@@ -7,7 +7,7 @@ Usage::
     imageaccess authz install [--socket PATH | --listen HOST:PORT] [--spec-dir DIR]
 
 ``serve`` answers dockerd's authorization requests: pulls, container creation, plugin pulls
-(and ``docker load``/``import`` with ``--govern-load``) are decided by the server for the
+(and ``docker load``/``import``, which an organization may block) are decided by the server for the
 person whose personal access token the machine holds (``IMAGEACCESS_TOKEN``, or a file named
 by ``IMAGEACCESS_TOKEN_FILE``); ``IMAGEACCESS_ORGS`` (comma-separated) names the
 organizations that decide, like Docker's ``allowedOrgs``. Every other call is allowed at once.
@@ -93,11 +93,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="dockerd's socket, to look images run by ID up (default: %(default)s; "
         "'none': images run by ID are refused)",
     )
-    serve.add_argument(
-        "--govern-load",
-        action="store_true",
-        help="refuse docker load and docker import (set it where the organization asks for it)",
-    )
     serve.add_argument("--verbose", "-v", action="store_true", help="log every decision")
     serve.set_defaults(func=run_serve)
 
@@ -179,9 +174,7 @@ def build_plugin(args: argparse.Namespace, environ: Mapping[str, str]) -> Author
     docker_socket = None if args.docker_host == "none" else args.docker_host
     if docker_socket and docker_socket.startswith("unix://"):
         docker_socket = docker_socket[len("unix://") :]
-    return AuthorizationPlugin(
-        decisions, PluginSettings(govern_load=args.govern_load, docker_socket=docker_socket)
-    )
+    return AuthorizationPlugin(decisions, PluginSettings(docker_socket=docker_socket))
 
 
 def _host_name() -> str:

@@ -31,6 +31,7 @@ log = logging.getLogger("imageaccess.authz")
 DECISIONS_PATH = "/api/v1/decisions"
 MAX_IMAGES_PER_CALL = 100
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+_LOAD_KEY = "\x00docker load"  # the cache key of the load decision (no image looks like it)
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,23 @@ class DaemonDecisions:
             verdicts.update(self._ask_in_round(missing))
         return verdicts
 
+    def decide_load(self) -> Verdict:
+        """May this machine's user load images from files (``docker load``/``import``)?"""
+        now = self._clock()
+        with self._lock:
+            kept = self._cache.get(_LOAD_KEY)
+            if kept is not None and kept[1] > now:
+                return kept[0]
+        try:
+            data = self._request({"action": "load"})
+        except ServerProblem as exc:
+            log.warning("denying docker load: %s", exc)
+            return self._failure(str(exc))
+        answer = data.get("image_load")
+        if not isinstance(answer, dict):
+            return self._failure(f"{self.server} answered without image_load")
+        return self._remember([_LOAD_KEY], [answer])[_LOAD_KEY]
+
     # -- batching ------------------------------------------------------------------------------
 
     def _ask_in_round(self, images: list[str]) -> dict[str, Verdict]:
@@ -205,7 +223,18 @@ class DaemonDecisions:
         connection.close()
 
     def _post(self, images: list[str]) -> list[dict[str, Any]]:
-        body: dict[str, Any] = {"images": images, "enforcer": "daemon"}
+        data = self._request({"images": images})
+        decisions = data.get("decisions")
+        if (
+            not isinstance(decisions, list)
+            or len(decisions) != len(images)
+            or not all(isinstance(d, dict) for d in decisions)
+        ):
+            raise ServerProblem(f"{self.server} answered without {len(images)} decisions")
+        return decisions
+
+    def _request(self, question: dict[str, Any]) -> dict[str, Any]:
+        body: dict[str, Any] = {**question, "enforcer": "daemon"}
         if self._orgs:
             body["orgs"] = self._orgs
         if self._host:
@@ -241,10 +270,10 @@ class DaemonDecisions:
                 connection.close()
             else:
                 self._release(connection)
-            return self._decisions(response.status, answer, len(images))
+            return self._answer(response.status, answer)
         raise AssertionError("unreachable")
 
-    def _decisions(self, status: int, answer: bytes, count: int) -> list[dict[str, Any]]:
+    def _answer(self, status: int, answer: bytes) -> dict[str, Any]:
         if status != 200:
             message = _error_message(answer) or http.client.responses.get(status, "")
             if status == 401:
@@ -257,14 +286,9 @@ class DaemonDecisions:
             data = json.loads(answer)
         except (ValueError, UnicodeDecodeError):
             raise ServerProblem(f"{self.server} answered something that is not JSON") from None
-        decisions = data.get("decisions") if isinstance(data, dict) else None
-        if (
-            not isinstance(decisions, list)
-            or len(decisions) != count
-            or not all(isinstance(d, dict) for d in decisions)
-        ):
-            raise ServerProblem(f"{self.server} answered without {count} decisions")
-        return decisions
+        if not isinstance(data, dict):
+            raise ServerProblem(f"{self.server} answered something that is not a JSON object")
+        return data
 
     def close(self) -> None:
         """Close the kept-alive connections to the server."""

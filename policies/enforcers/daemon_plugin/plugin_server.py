@@ -46,7 +46,6 @@ LOCAL_LOOKUP_TIMEOUT = 2.0
 class PluginSettings:
     """What the plugin does beyond asking the server."""
 
-    govern_load: bool = False  # refuse ``docker load`` and ``docker import``
     docker_socket: str | None = None  # dockerd's API socket, to look images up by ID
 
 
@@ -133,13 +132,9 @@ class AuthorizationPlugin:
         if call.problem:
             return False, f"image access could not be checked: {call.problem}"
         if call.kind in ("load", "import"):
-            if self.settings.govern_load:
-                what = "docker load" if call.kind == "load" else "docker import"
-                return False, (
-                    f"image access denied: {what} is not allowed "
-                    "(the organization governs images loaded from files)"
-                )
-            return True, ""
+            # Whether the organization blocks images loaded from files (off by default).
+            verdict = self.decisions.decide_load()
+            return verdict.allowed, verdict.message
         images: list[str] | str = list(call.images)
         if call.kind in ("run", "service"):
             images = self._with_local_names(list(call.images))

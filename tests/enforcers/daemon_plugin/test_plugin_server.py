@@ -28,6 +28,7 @@ from policies.enforcers.daemon_plugin.plugin_server import (
 
 TOKEN = "dckr_pat_" + "x" * 27
 DENIAL = "image access denied: community images not allowed"
+LOAD_DENIAL = "image access denied: docker load and docker import are not allowed by acme"
 BASE_DIR = Path(__file__).resolve().parents[3]
 
 
@@ -42,6 +43,7 @@ class FakeAPI:
     status: int = 200
     version: int = 2
     delay: float = 0.0
+    block_load: bool = False
 
 
 @pytest.fixture
@@ -59,6 +61,17 @@ def api() -> Iterator[FakeAPI]:
             payload: dict[str, Any]
             if fake.status != 200:
                 payload = {"error": {"code": "x", "message": "invalid username or access token"}}
+            elif body.get("action") == "load":
+                payload = {
+                    "decisions": [],
+                    "image_load": {
+                        "allowed": not fake.block_load,
+                        "would_deny": False,
+                        "reason": LOAD_DENIAL if fake.block_load else "not restricted",
+                        "org": "acme",
+                        "policy_version": fake.version,
+                    },
+                }
             else:
                 payload = {
                     "decisions": [
@@ -245,16 +258,16 @@ def test_a_server_that_hangs_is_bounded(plugin: Served, api: FakeAPI) -> None:
     assert "no answer within 1 s" in answer["Msg"]
 
 
-def test_load_and_import_follow_the_setting(tmp_path: Path, api: FakeAPI) -> None:
+def test_load_and_import_follow_the_organization(tmp_path: Path, api: FakeAPI) -> None:
     for served in serve(tmp_path, api.url):
         assert served.authz("POST", "/v1.41/images/load") == {"Allow": True}
-    for served in serve(tmp_path, api.url, govern_load=True):
+    assert api.calls[-1]["body"] == {"action": "load", "enforcer": "daemon", "host": "build-01"}
+    api.block_load = True
+    for served in serve(tmp_path, api.url):
         load = served.authz("POST", "/v1.41/images/load")
-        assert load["Allow"] is False
-        assert "docker load is not allowed" in load["Msg"]
+        assert load == {"Allow": False, "Msg": LOAD_DENIAL}
         imported = served.authz("POST", "/v1.41/images/create?fromSrc=-")
-        assert imported["Allow"] is False
-        assert "docker import" in imported["Msg"]
+        assert imported == {"Allow": False, "Msg": LOAD_DENIAL}
 
 
 def test_an_image_run_by_id_is_refused_when_it_cannot_be_looked_up(plugin: Served) -> None:
