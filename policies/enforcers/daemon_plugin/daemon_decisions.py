@@ -31,6 +31,8 @@ log = logging.getLogger("imageaccess.authz")
 DECISIONS_PATH = "/api/v1/decisions"
 MAX_IMAGES_PER_CALL = 100
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+# Past this many kept answers, expired ones are dropped: a long-lived plugin sees many images.
+MAX_CACHED = 10_000
 _LOAD_KEY = "\x00docker load"  # the cache key of the load decision (no image looks like it)
 
 
@@ -199,6 +201,9 @@ class DaemonDecisions:
                     or (kept[0].policy_version or 0) >= newer[kept[0].org]
                 }
             if self.cache_seconds > 0:
+                if len(self._cache) > MAX_CACHED:
+                    now = self._clock()
+                    self._cache = {k: kept for k, kept in self._cache.items() if kept[1] > now}
                 for image, verdict in verdicts.items():
                     self._cache[image] = (verdict, expires)
         return verdicts

@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 
+from policies.enforcers.daemon_plugin import daemon_decisions
 from policies.enforcers.daemon_plugin.daemon_decisions import DaemonDecisions
 from policies.enforcers.daemon_plugin.plugin_server import (
     AuthorizationPlugin,
@@ -297,3 +299,15 @@ def test_django_is_not_imported() -> None:
         check=False,
     )
     assert json.loads(completed.stdout.strip().splitlines()[-1]) == [], completed.stderr
+
+
+def test_expired_answers_are_dropped_when_many_are_kept(api: FakeAPI) -> None:
+    now = [0.0]
+    decisions = DaemonDecisions(
+        api.url, TOKEN, cache_seconds=1.0, batch_window=0, clock=lambda: now[0]
+    )
+    with mock.patch.object(daemon_decisions, "MAX_CACHED", 3):
+        decisions.decide([f"img{i}" for i in range(5)])
+        now[0] = 2.0
+        decisions.decide(["fresh"])
+    assert set(decisions._cache) == {"fresh"}
