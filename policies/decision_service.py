@@ -10,7 +10,7 @@ from typing import Any
 from django.utils import timezone
 
 from policies.engine.classify import registry_host
-from policies.engine.decide import Decision, decide
+from policies.engine.decide import Decision, LoadDecision, decide, decide_image_load
 from policies.engine.reference import InvalidReference, Reference, parse_docker_ref
 from policies.snapshot_store import SnapshotsUnavailable, store
 
@@ -81,6 +81,32 @@ def decide_images(
         )
         outcomes.append(ImageOutcome(image=image, decision=decision))
     return outcomes
+
+
+def decide_load(*, user_id: int | None, named_orgs: Sequence[str] | None = None) -> LoadDecision:
+    """May the user load images from files (``docker load``/``import``)? Same errors as
+    :func:`decide_images`."""
+    slugs = named_org_slugs(named_orgs or ())
+    try:
+        named = store.named_orgs(slugs) if slugs else []
+        user_orgs = store.user_orgs(user_id)
+    except SnapshotsUnavailable as exc:
+        raise PolicyUnavailable("the policy store cannot be read right now") from exc
+    if len(named) < len(slugs):
+        found = {org.slug for org in named}
+        raise UnknownOrganization(next(slug for slug in slugs if slug not in found))
+    return decide_image_load(user_id=user_id, user_orgs=user_orgs, named_orgs=named)
+
+
+def load_payload(decision: LoadDecision) -> dict[str, Any]:
+    """The public JSON shape of a load decision."""
+    return {
+        "allowed": decision.allowed,
+        "would_deny": decision.would_deny,
+        "reason": decision.reason,
+        "org": decision.org,
+        "policy_version": decision.policy_version,
+    }
 
 
 def outcome_payload(outcome: ImageOutcome) -> dict[str, Any]:

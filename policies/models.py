@@ -29,6 +29,11 @@ class ImageAccessPolicy(models.Model):
     audit_mode = models.BooleanField(
         default=False, help_text="Record would-be denials but allow the pull."
     )
+    block_image_load = models.BooleanField(
+        default=False,
+        db_default=False,  # a server that predates the column still creates policies
+        help_text="Refuse docker load and docker import on machines with the daemon plugin.",
+    )
     version = models.PositiveIntegerField(default=1)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -43,6 +48,7 @@ class ImageAccessPolicy(models.Model):
         "allow_verified_publisher",
         "allow_community",
         "audit_mode",
+        "block_image_load",
     )
 
     class Meta:
@@ -157,6 +163,7 @@ class DecisionEvent(models.Model):
         API = "api"
         REGISTRY = "registry"
         CLI = "cli"
+        DAEMON = "daemon"
 
     # The event table is the one that grows with every pull, and the drain's inserts pay for
     # each index and constraint per row (bench/bench_backlog.py): the idempotency key is unique
@@ -203,6 +210,8 @@ class DecisionEvent(models.Model):
     enforcer = models.CharField(max_length=16, choices=Enforcer.choices)
     client_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=255, blank=True)
+    # The machine an enforcer acts for, as it names itself (the daemon plugin's host name).
+    client_host = models.CharField(max_length=253, blank=True, default="", db_default="")
     created_at = models.DateTimeField(db_index=True)
 
     objects = OrgScopedQuerySet.as_manager()

@@ -49,6 +49,10 @@ class ImageAccessPolicySerializer(serializers.ModelSerializer):
     allow_verified_publisher = StrictBooleanField(required=False)
     allow_community = StrictBooleanField(required=False)
     audit_mode = StrictBooleanField(required=False)
+    block_image_load = StrictBooleanField(
+        required=False,
+        help_text="Refuse docker load and docker import where the Docker daemon plugin runs",
+    )
     allow_organization = serializers.SerializerMethodField()
     # Null until someone changes the settings (and after that account is deleted).
     updated_by: serializers.SlugRelatedField = serializers.SlugRelatedField(
@@ -64,6 +68,7 @@ class ImageAccessPolicySerializer(serializers.ModelSerializer):
             "allow_community",
             "allow_organization",
             "audit_mode",
+            "block_image_load",
             "version",
             "updated_by",
             "updated_at",

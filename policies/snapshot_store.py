@@ -179,6 +179,7 @@ def policy_snapshot(policy: ImageAccessPolicy | None) -> PolicySnapshot:
         allow_verified_publisher=policy.allow_verified_publisher,
         allow_community=policy.allow_community,
         audit_mode=policy.audit_mode,
+        block_image_load=policy.block_image_load,
         version=policy.version,
     )
 

@@ -49,6 +49,12 @@ class ImageAccessForm(forms.Form):
         help_text="Let pulls through but record the ones that would be denied, to see the "
         "effect before enforcing.",
     )
+    block_image_load = forms.BooleanField(
+        required=False,
+        label="Block images loaded from files",
+        help_text="Refuse docker load and docker import on machines that run the Docker daemon "
+        "plugin: the images inside a file cannot be checked before they are loaded.",
+    )
 
     def __init__(
         self, *args: Any, read_only: bool = False, toggle_locked: bool = False, **kwargs: Any

@@ -77,6 +77,7 @@ CHANGE_WORDS: dict[str, tuple[str, str]] = {
         for image_type in POLICY_IMAGE_TYPES.values()
     },
     "audit_mode": ("audit mode turned on", "audit mode turned off"),
+    "block_image_load": ("docker load and import blocked", "docker load and import allowed"),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 import orjson
@@ -27,9 +28,14 @@ from policies.decision_service import (
     PolicyUnavailable,
     UnknownOrganization,
     decide_images,
+    decide_load,
+    load_payload,
     outcome_payload,
 )
 from policies.enforcers.decision_serializers import (
+    CALLER_ENFORCERS,
+    HOST_PATTERN,
+    MAX_HOST_LENGTH,
     DecisionRequestSerializer,
     DecisionResponseSerializer,
 )
@@ -77,8 +83,14 @@ class DecisionView(APIView):
         serializer = DecisionRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        if data["action"] == "load":
+            status_code, body, headers = _decide_load(request_user(request), data.get("orgs"))
+            return Response(body, status=status_code, headers=headers)
         status_code, body, headers = _decide(
-            request, request_user(request), _token(request), data["images"], data.get("orgs")
+            request,
+            request_user(request),
+            _token(request),
+            CallerRequest(data["images"], data.get("orgs"), data["enforcer"], data["host"]),
         )
         return Response(body, status=status_code, headers=headers)
 
@@ -114,8 +126,7 @@ class DecisionView(APIView):
         user, token = result
         if not isinstance(user, User) or not user.is_authenticated:
             return None
-        images, orgs = parsed
-        status_code, body, headers = _decide(request, user, token, images, orgs)
+        status_code, body, headers = _decide(request, user, token, parsed)
         response = HttpResponse(_render(body), status=status_code, content_type=JSON)
         for name, value in headers.items():
             response[name] = value
@@ -131,6 +142,31 @@ MAX_IMAGES_PER_CALL: int = _FIELDS["images"].max_length
 MAX_IMAGE_LENGTH: int = _FIELDS["image"].max_length
 MAX_ORGS_PER_CALL: int = _FIELDS["orgs"].max_length
 _SLUG = re.compile(rf"[-a-zA-Z0-9_]{{1,{_FIELDS['orgs'].child.max_length}}}")
+_ENFORCERS = frozenset(CALLER_ENFORCERS)
+_HOST = re.compile(HOST_PATTERN)
+
+
+@dataclass(frozen=True)
+class CallerRequest:
+    """What a well-formed decision request asks, and who asks it."""
+
+    images: list[str]
+    orgs: list[str] | None
+    enforcer: str = "api"
+    host: str = ""
+
+
+def _plain_caller(data: dict[str, Any]) -> tuple[str, str] | None:
+    """``(enforcer, host)`` when the serializer would accept them unchanged, else None."""
+    enforcer = data.get("enforcer", "api")
+    host = data.get("host", "")
+    if not isinstance(enforcer, str) or enforcer not in _ENFORCERS:
+        return None
+    if not isinstance(host, str) or len(host) > MAX_HOST_LENGTH:
+        return None
+    if "host" in data and not _HOST.fullmatch(host):
+        return None
+    return enforcer, host
 
 
 def _lean_eligible(request: HttpRequest) -> bool:
@@ -158,8 +194,8 @@ def _plain_image(value: Any) -> TypeGuard[str]:
     )
 
 
-def _plain_decision_request(data: Any) -> tuple[list[str], list[str] | None] | None:
-    """``(images, orgs)`` when DecisionRequestSerializer would accept ``data`` as it is.
+def _plain_decision_request(data: Any) -> CallerRequest | None:
+    """The request when DecisionRequestSerializer would accept ``data`` as it is.
 
     Returns None for anything it might reject or transform; the serializer then decides.
     """
@@ -176,17 +212,20 @@ def _plain_decision_request(data: Any) -> tuple[list[str], list[str] | None] | N
         return None
     if "orgs" in data and orgs is None:
         return None
+    caller = _plain_caller(data)
+    if caller is None:
+        return None
     if "images" in data:
         images = data["images"]
         if "image" in data or not isinstance(images, list):
             return None
         if not 0 < len(images) <= MAX_IMAGES_PER_CALL or not all(map(_plain_image, images)):
             return None
-        return images, orgs
+        return CallerRequest(images, orgs, *caller)
     image = data.get("image")
     if not _plain_image(image):
         return None
-    return [image], orgs
+    return CallerRequest([image], orgs, *caller)
 
 
 def _render(body: Any) -> bytes:
@@ -202,12 +241,11 @@ def _decide(
     request: HttpRequest | Request,
     user: User,
     token: Any,
-    images: list[str],
-    orgs: list[str] | None,
+    caller: CallerRequest,
 ) -> tuple[int, dict[str, Any], dict[str, str]]:
     """Decide, record the events (one XADD) and return ``(status, body, headers)``."""
     try:
-        outcomes = decide_images(images, user_id=user.pk, named_orgs=orgs or None)
+        outcomes = decide_images(caller.images, user_id=user.pk, named_orgs=caller.orgs or None)
     except UnknownOrganization as exc:
         return 400, {"error": {"code": "unknown_organization", "message": str(exc)}}, {}
     except PolicyUnavailable as exc:
@@ -216,12 +254,25 @@ def _decide(
     record_decisions(
         outcomes,
         RequestContext(
-            enforcer="api",
+            enforcer=caller.enforcer,
             user_id=user.pk,
             username=user.get_username(),
             token_id=token.pk if isinstance(token, PersonalAccessToken) else None,
             client_address=client_address(request),
             user_agent=request.META.get("HTTP_USER_AGENT", ""),
+            client_host=caller.host,
         ),
     )
     return 200, {"decisions": [outcome_payload(o) for o in outcomes]}, {}
+
+
+def _decide_load(user: User, orgs: list[str] | None) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """Whether ``user`` may load images from files; no event (a file names no image)."""
+    try:
+        decision = decide_load(user_id=user.pk, named_orgs=orgs or None)
+    except UnknownOrganization as exc:
+        return 400, {"error": {"code": "unknown_organization", "message": str(exc)}}, {}
+    except PolicyUnavailable as exc:
+        body = {"error": {"code": "policy_unavailable", "message": f"{exc}: retry shortly"}}
+        return 503, body, {"Retry-After": RETRY_AFTER_SECONDS}
+    return 200, {"decisions": [], "image_load": load_payload(decision)}, {}

@@ -212,3 +212,59 @@ def _strictest(
             scope=Scope.NOT_GOVERNED,
         )
     return Decision(reference, unaffiliated, True, "no organization's policy applies")
+
+
+@dataclass(frozen=True, slots=True)
+class LoadDecision:
+    """Whether the user may load images from files (``docker load``, ``docker import``).
+
+    The images inside a file cannot be checked before dockerd loads them, so an organization
+    may refuse loading altogether (``block_image_load``); containers started from a loaded
+    image are still decided by their image's name.
+    """
+
+    allowed: bool
+    reason: str
+    org: str | None = None
+    policy_version: int | None = None
+    would_deny: bool = False
+
+
+def load_denial_reason(org_slug: str) -> str:
+    return f"image access denied: docker load and docker import are not allowed by {org_slug}"
+
+
+def _load_for_org(user_id: int | None, org: OrgSnapshot) -> LoadDecision:
+    def verdict(allowed: bool, reason: str, *, would_deny: bool = False) -> LoadDecision:
+        return LoadDecision(allowed, reason, org.slug, org.policy.version, would_deny)
+
+    if not org.in_effect or not org.policy.block_image_load:
+        return verdict(True, "loading images is not restricted")
+    if org.role_of(user_id) == OWNER:
+        return verdict(True, "owners are not restricted")
+    if org.policy.audit_mode:
+        return verdict(True, f"audit mode: {load_denial_reason(org.slug)}", would_deny=True)
+    return verdict(False, load_denial_reason(org.slug))
+
+
+def decide_image_load(
+    *,
+    user_id: int | None,
+    user_orgs: Sequence[OrgSnapshot],
+    named_orgs: Sequence[OrgSnapshot] = (),
+) -> LoadDecision:
+    """Like :func:`decide`, for loading images from files: the first named organization the
+    user belongs to decides, else every organization of the user must allow."""
+    for org in named_orgs:
+        if org.role_of(user_id) is not None:
+            return _load_for_org(user_id, org)
+    chosen: LoadDecision | None = None
+    for org in sorted(user_orgs, key=lambda o: o.slug):
+        decision = _load_for_org(user_id, org)
+        if not decision.allowed:
+            return decision
+        chosen = chosen or decision
+    for org in named_orgs:
+        if org.enforce_sign_in:
+            return LoadDecision(False, sign_in_reason(org.slug), org.slug, org.policy.version)
+    return chosen or LoadDecision(True, "no organization's policy applies")

@@ -22,6 +22,7 @@ class PolicySnapshot:
     allow_verified_publisher: bool = True
     allow_community: bool = False
     audit_mode: bool = False
+    block_image_load: bool = False
     version: int = 1
 
 

@@ -33,6 +33,7 @@ class RequestContext:
     token_id: int | None = None
     client_address: str | None = None
     user_agent: str = ""
+    client_host: str = ""
 
 
 def new_event_id() -> str:
@@ -73,6 +74,7 @@ def event_rows(
                 # PostgreSQL text holds no NUL; a front server that passes one must not
                 # make the whole batch fail to store.
                 "user_agent": context.user_agent[:255].replace("\x00", ""),
+                "client_host": context.client_host[:253],
                 "created_at": now.isoformat(),
             }
         )
@@ -120,10 +122,12 @@ _EVENT_COLUMNS = (
     ("enforcer", "text"),
     ("client_address", "inet"),
     ("user_agent", "text"),
+    ("client_host", "text"),
     ("created_at", "timestamptz"),
 )
-# Columns a row written by an older server may lack: stored with this value instead of null.
-_DEFAULTS = {"registry": "''"}
+# Columns added after events were first written: a row written before (still in the stream
+# during an upgrade) lacks them, and is stored with this value instead of null.
+_DEFAULTS = {"registry": "''", "client_host": "''"}
 
 
 def _selected(name: str, expression: str) -> str:

@@ -70,6 +70,7 @@ class DecisionEventSerializer(serializers.ModelSerializer):
             "reason",
             "user",
             "enforcer",
+            "client_host",
             "created_at",
         )
         read_only_fields = fields

@@ -22,6 +22,7 @@ POLICY_CONTROLS = (
     "#id_allow_verified_publisher",
     "#id_allow_official",
     "#id_audit_mode",
+    "#id_block_image_load",
 )
 
 

@@ -75,7 +75,7 @@ def test_member_sees_policy_read_only(world: World) -> None:
     assert response.status_code == HTTPStatus.OK
     assert "Only owners can change these settings." in html
     checkboxes = re.findall(r"<input type=\"checkbox\"[^>]*>", html)
-    assert len(checkboxes) == 6  # switch, organization, three types, audit mode
+    assert len(checkboxes) == 7  # switch, organization, three types, audit mode, load
     assert all(" disabled" in tag for tag in checkboxes)
     assert "Save changes" not in html
     assert "<strong>You can pull:</strong> Organization images, Docker Official Images." in html
@@ -315,3 +315,19 @@ def test_templates_have_no_inline_script_or_style() -> None:
         if re.search(r"\sstyle=|\son[a-z]+=", text):
             offenders.append(f"{path}: inline style or event handler attribute")
     assert offenders == []
+
+
+def test_owner_blocks_images_loaded_from_files_and_members_read_it(world: World) -> None:
+    response = client_for(world.cast.olivia).post(
+        IMAGE_ACCESS, {**ALL_ON, "block_image_load": "on"}, follow=True
+    )
+    assert "docker load and import blocked" in response.text
+    assert policy().block_image_load
+    log = ActivityLog.objects.filter(org=world.cast.acme, action="policy.updated").latest("pk")
+    assert log.after["block_image_load"] is True
+    html = client_for(world.cast.mike).get(IMAGE_ACCESS).text
+    field = re.search(r"<input[^>]*name=\"block_image_load\"[^>]*>", html)
+    assert field
+    assert "checked" in field[0]
+    assert "disabled" in field[0]
+    assert "Block images loaded from files" in html

@@ -72,6 +72,7 @@ _DEBIAN_PACKAGE = {
     "skopeo": "skopeo",
     "dockerd": "docker.io",
     "docker": "docker.io",
+    "ctr": "containerd (a dependency of docker.io)",
 }
 
 

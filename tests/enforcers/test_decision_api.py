@@ -139,6 +139,54 @@ def test_every_decision_is_recorded_as_an_event(
     assert denied.token_id is not None
 
 
+@pytest.mark.parametrize("via", ["lean", "drf"])
+def test_daemon_plugin_names_itself_and_its_host(
+    acme_on: None, cast: Cast, tokens: dict[str, str], api: APIClient, via: str
+) -> None:
+    extra = {} if via == "lean" else {"HTTP_ACCEPT": "application/json; indent=2"}
+    body = {"images": ["nginx", "someuser/custom-image"], "enforcer": "daemon", "host": "build-01"}
+    result = decisions(ask(api, tokens["mike"], body, **extra))
+    assert result["someuser/custom-image"]["allowed"] is False
+    events = stored_events()
+    assert {(e.image, e.enforcer, e.client_host) for e in events} == {
+        ("nginx", "daemon", "build-01"),
+        ("someuser/custom-image", "daemon", "build-01"),
+    }
+
+
+def test_load_decision_follows_the_organization(
+    acme_on: None, cast: Cast, tokens: dict[str, str], api: APIClient
+) -> None:
+    body = {"action": "load", "enforcer": "daemon", "host": "build-01"}
+    allowed = ask(api, tokens["mike"], body)
+    assert allowed.status_code == HTTPStatus.OK, allowed.content
+    assert allowed.json()["image_load"]["allowed"] is True
+    update_policy(org=cast.acme, actor=cast.olivia, changes={"block_image_load": True})
+    denied = ask(api, tokens["mike"], body).json()
+    assert denied == {
+        "decisions": [],
+        "image_load": {
+            "allowed": False,
+            "would_deny": False,
+            "reason": "image access denied: docker load and docker import are not allowed by acme",
+            "org": "acme",
+            "policy_version": 3,
+        },
+    }
+    assert ask(api, tokens["olivia"], body).json()["image_load"]["allowed"] is True
+    unknown = ask(api, tokens["mike"], {**body, "orgs": ["nope"]})
+    assert unknown.status_code == HTTPStatus.BAD_REQUEST
+    assert not stored_events().exists()
+
+
+def test_callers_that_do_not_name_themselves_are_the_api(
+    acme_on: None, tokens: dict[str, str], api: APIClient
+) -> None:
+    ask(api, tokens["mike"], {"image": "nginx"})
+    event = stored_events().get()
+    assert (event.enforcer, event.client_host) == ("api", "")
+
+
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [
@@ -154,6 +202,15 @@ def test_every_decision_is_recorded_as_an_event(
         ({"image": "nginx", "action": "push"}, "action"),
         ({"image": "nginx", "colour": "blue"}, "colour: unknown field"),
         ({"image": "x" * 2000}, "image: "),
+        ({"image": "nginx", "enforcer": "registry"}, "enforcer: "),
+        ({"action": "load", "images": ["nginx"]}, "a load decision takes no images"),
+        ({"image": "nginx", "enforcer": ["daemon"]}, "enforcer: "),
+        ({"image": "nginx", "host": "build 01"}, "host: expected a host name"),
+        ({"image": "nginx", "host": "-build"}, "host: expected a host name"),
+        ({"image": "nginx", "host": "h\u00e9te"}, "host: expected a host name"),
+        ({"image": "nginx", "host": 7}, "host: must be a string"),
+        ({"image": "nginx", "host": ""}, "host: "),
+        ({"image": "nginx", "host": "h" * 254}, "host: "),
         ([1, 2, 3], "send a JSON object"),
     ],
 )

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from policies.engine.classify import Category, classify
-from policies.engine.decide import Decision, Scope, decide, decide_for_org
+from policies.engine.decide import Decision, Scope, decide, decide_for_org, decide_image_load
 from policies.engine.reference import parse_docker_ref
 from policies.engine.snapshots import (
     CatalogSnapshot,
@@ -410,3 +410,27 @@ def test_engine_imports_nothing_from_django() -> None:
         "sys.exit(any(m == 'django' or m.startswith('django.') for m in sys.modules))"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+BLOCKING = replace(ACME, policy=replace(ON, block_image_load=True))
+LOAD_DENIAL = "image access denied: docker load and docker import are not allowed by acme"
+
+
+def test_loading_images_is_allowed_unless_an_organization_blocks_it() -> None:
+    assert decide_image_load(user_id=MIKE, user_orgs=[ACME, GLOBEX]).allowed
+    denied = decide_image_load(user_id=MIKE, user_orgs=[BLOCKING, GLOBEX])
+    assert (denied.allowed, denied.reason, denied.org) == (False, LOAD_DENIAL, "acme")
+    assert decide_image_load(user_id=OLIVIA, user_orgs=[BLOCKING]).allowed  # owners
+    off = replace(BLOCKING, policy=replace(BLOCKING.policy, enabled=False))
+    assert decide_image_load(user_id=MIKE, user_orgs=[off]).allowed
+    audit = replace(BLOCKING, policy=replace(BLOCKING.policy, audit_mode=True))
+    would = decide_image_load(user_id=MIKE, user_orgs=[audit])
+    assert (would.allowed, would.would_deny) == (True, True)
+
+
+def test_a_named_organization_decides_loading_for_its_members() -> None:
+    assert decide_image_load(
+        user_id=MIKE, user_orgs=[BLOCKING, GLOBEX], named_orgs=[GLOBEX]
+    ).allowed
+    outsider = decide_image_load(user_id=OUTSIDER, user_orgs=[], named_orgs=[BLOCKING])
+    assert outsider.allowed  # not a member: the organization does not govern them

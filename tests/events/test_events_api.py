@@ -28,6 +28,7 @@ EVENT_FIELDS = {
     "reason",
     "user",
     "enforcer",
+    "client_host",
     "created_at",
 }
 
@@ -84,6 +85,7 @@ def test_owner_lists_events_newest_first_with_the_documented_fields(
         "reason": "image access denied: community images not allowed",
         "user": "mike",
         "enforcer": "api",
+        "client_host": "",
         "created_at": "",
     }
     anonymous = next(item for item in results if item["image"] == "alpine")

@@ -32,6 +32,7 @@ def test_every_member_reads_the_policy(cast: Cast, tokens: dict[str, str], who: 
         "allow_community": False,
         "allow_organization": True,
         "audit_mode": False,
+        "block_image_load": False,
         "version": 1,
         "updated_by": None,
         "updated_at": None,
@@ -231,3 +232,18 @@ def test_openapi_schema_and_docs_are_served(cast: Cast, client) -> None:
     docs = client.get("/api/docs/")
     assert docs.status_code == HTTPStatus.OK
     assert b"cdn" not in docs.content.lower()
+
+
+def test_owner_blocks_images_loaded_from_files_and_it_is_logged(
+    cast: Cast, tokens: dict[str, str]
+) -> None:
+    response = client_for(tokens["olivia"]).patch(POLICY, {"block_image_load": True}, format="json")
+    assert response.status_code == HTTPStatus.OK
+    assert response.json()["block_image_load"] is True
+    entry = ActivityLog.objects.get(action="policy.updated")
+    assert (entry.before, entry.after) == ({"block_image_load": False}, {"block_image_load": True})
+    bad = client_for(tokens["olivia"]).patch(POLICY, {"block_image_load": "yes"}, format="json")
+    assert bad.status_code == HTTPStatus.BAD_REQUEST
+    assert "block_image_load" in bad.json()["error"]["message"]
+    member = client_for(tokens["mike"]).patch(POLICY, {"block_image_load": False}, format="json")
+    assert member.status_code == HTTPStatus.FORBIDDEN

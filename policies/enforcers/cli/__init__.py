@@ -1,7 +1,8 @@
 """The ``imageaccess`` console script.
 
 Subcommands live in their own modules and expose ``add_parser(subparsers)``; each registers
-a ``func(args) -> int`` default. ``ref`` and ``scan`` run without Django settings.
+a ``func(args) -> int`` default. No subcommand needs Django (``authz`` serves the Docker
+daemon's authorization plugin).
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ from collections.abc import Sequence
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with every subcommand registered."""
-    from policies.enforcers.cli import check, ref, scan
+    from policies.enforcers.cli import authz, check, ref, scan
 
     parser = argparse.ArgumentParser(
         prog="imageaccess",
-        description="Inspect image references, scan build files and check them against policy.",
+        description="Inspect image references, scan build files, check them against policy and "
+        "guard a Docker daemon.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (ref, scan, check):
+    for module in (ref, scan, check, authz):
         module.add_parser(subparsers)
     return parser
 
