@@ -21,8 +21,7 @@ from orgs.activity import log_action
 from orgs.models import Organization, PersonalAccessToken
 from policies.engine.registries import RegistryEntryError, parse_registry_entry
 from policies.models import RegistryAccessPolicy
-from policies.services import BUSINESS_REQUIRED, PolicyError
-from policies.snapshot_store import bump_snapshot_version
+from policies.services import BUSINESS_REQUIRED, PolicyError, bump_policy_version
 
 MAX_REGISTRIES = 1000
 MAX_NOTE_LENGTH = 200
@@ -124,7 +123,7 @@ def update_registry_access(
             after=_summary(after),
             token=token,
         )
-        bump_snapshot_version()
+        bump_policy_version(org)  # bumps the snapshot version too
     return policy, True
 
 

@@ -129,7 +129,7 @@ def add_exception(
                 expires_at=expires_at,
                 created_by=actor,
             )
-            _bump_policy_version(org)
+            bump_policy_version(org)
             log_action(
                 actor=actor,
                 org=org,
@@ -159,11 +159,14 @@ def remove_exception(
             before={"reason": exception.reason, "expires_at": _iso(exception.expires_at)},
             token=token,
         )
-        _bump_policy_version(exception.org)
+        bump_policy_version(exception.org)
         exception.delete()
 
 
-def _bump_policy_version(org: Organization) -> None:
+def bump_policy_version(org: Organization) -> None:
+    """A change that is not to the image access settings themselves (an exception, the
+    registry list) still gives the organization's policy a new version: enforcers that cache
+    decisions by version (the daemon plugin, ``?version=N``) see it."""
     get_policy(org)
     ImageAccessPolicy.objects.filter(org=org).update(version=F("version") + 1)
     bump_snapshot_version()

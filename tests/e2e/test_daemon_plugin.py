@@ -335,3 +335,38 @@ def test_docker_load_and_import_follow_the_organization_setting(
         assert denial in imported.output, str(imported)
     finally:
         host.app.patch_policy(block_image_load=False)
+
+
+# --------------------------------------------------------------------------------------------
+# registry access
+
+
+def test_a_registry_outside_the_allowlist_is_refused_for_the_owner_too(host: Machine) -> None:
+    """The plugin sees the registry of every pull: a local registry not listed is refused."""
+    registry = host.stack.upstream.host  # 127.0.0.1:PORT, an insecure registry of this dockerd
+    owner = host.app.token("olivia")
+    url = "/api/v1/orgs/acme/registry-access"
+
+    def allow(*hosts: str) -> None:
+        answer = host.app.request(
+            "PATCH", url, token=owner, body={"enabled": True, "registries": list(hosts)}
+        )
+        assert answer.status == 200, answer.body
+        host.app.wait_for_propagation()
+
+    host.plugin_as("olivia")
+    try:
+        allow("docker.io")
+        refused = host.docker.docker("pull", f"{registry}/library/nginx", timeout=60)
+        assert refused.returncode != 0, str(refused)
+        denial = f"registry access to {registry} is not allowed"
+        assert host.plugin.denial(denial) in refused.output, str(refused)
+        assert host.docker.docker("pull", "nginx").returncode == 0  # Docker Hub is listed
+        time.sleep(11)  # past the plugin's decision cache
+        allow("docker.io", registry)
+        pulled = host.docker.docker("pull", f"{registry}/library/nginx", timeout=60)
+        assert pulled.returncode == 0, f"{pulled}\n{host.plugin.logs()[-2000:]}"
+    finally:
+        host.app.request("PATCH", url, token=owner, body={"enabled": False})
+        host.app.wait_for_propagation()
+        host.plugin_as("mike")

@@ -70,6 +70,9 @@ def test_owner_switches_it_on_with_a_list_normalized_versioned_and_logged(
         "enabled": True,
         "registries": ["docker.io", "ghcr.io", "*.corp.example.com"],
     }
+    # Decisions report the organization's policy version: enforcers that cache by it see this.
+    image_access = client_for(tokens["olivia"]).get("/api/v1/orgs/acme/image-access").json()
+    assert image_access["version"] == 2
     again = client_for(tokens["olivia"]).patch(URL, body, format="json").json()
     assert again["version"] == 2  # no change, no new version, no log entry
     assert ActivityLog.objects.filter(action="registry_access.updated").count() == 1
