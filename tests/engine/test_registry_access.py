@@ -173,3 +173,23 @@ def test_an_empty_list_denies_every_registry_docker_hub_included() -> None:
     org = _acme()
     assert not for_org("nginx", org=org).allowed
     assert not for_org("localhost:5000/nginx", org=org).allowed
+
+
+def test_with_several_organizations_the_strictest_denies_and_a_named_one_decides() -> None:
+    from policies.engine.decide import decide
+    from policies.engine.reference import parse_docker_ref
+    from tests.engine.test_decide import CATALOG, GLOBEX, NOW
+
+    strict = _acme("docker.io", image_access=False)
+    reference = parse_docker_ref("ghcr.io/someuser/tool")
+    both = decide(reference, user_id=MIKE, user_orgs=[strict, GLOBEX], catalog=CATALOG, now=NOW)
+    assert (both.allowed, both.org, both.registry_decided) == (False, "acme", True)
+    named = decide(
+        reference,
+        user_id=MIKE,
+        user_orgs=[strict, GLOBEX],
+        catalog=CATALOG,
+        now=NOW,
+        named_orgs=[GLOBEX],
+    )
+    assert named.allowed and named.org == "globex"
