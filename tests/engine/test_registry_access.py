@@ -192,4 +192,4 @@ def test_with_several_organizations_the_strictest_denies_and_a_named_one_decides
         now=NOW,
         named_orgs=[GLOBEX],
     )
-    assert named.allowed and named.org == "globex"
+    assert (named.allowed, named.org) == (True, "globex")
